@@ -1,0 +1,3 @@
+module github.com/dallyhttp/dally
+
+go 1.24
