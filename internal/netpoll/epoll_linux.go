@@ -1,0 +1,111 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller wraps one epoll instance and an eventfd used to wake it.
+type Poller struct {
+	// Immutable after New.
+	epfd   int
+	wakefd int
+	raw    []unix.EpollEvent // Owned by the goroutine calling Wait.
+}
+
+// New creates a poller.
+func New() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	p := &Poller{epfd: epfd, wakefd: wakefd}
+	// The wake descriptor is level-triggered: Wait drains it.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		p.Close()
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return p, nil
+}
+
+// Add registers fd for edge-triggered read, write and hang-up events. If fd
+// is already readable or writable, the first Wait reports it.
+func (p *Poller) Add(fd int) error {
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     int32(fd),
+	}
+	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
+}
+
+// Del removes fd. Closing fd removes it too; Del is for descriptors that
+// live on (a hijacked connection).
+func (p *Poller) Del(fd int) error {
+	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil))
+}
+
+// Wait fills events and returns how many it filled. timeoutMs < 0 waits
+// without limit. Wake-ups are consumed here and not reported.
+func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
+	if cap(p.raw) < len(events) {
+		p.raw = make([]unix.EpollEvent, len(events))
+	}
+	raw := p.raw[:len(events)]
+	n, err := unix.EpollWait(p.epfd, raw, timeoutMs)
+	if err != nil {
+		if err == unix.EINTR {
+			return 0, nil
+		}
+		return 0, os.NewSyscallError("epoll_wait", err)
+	}
+	j := 0
+	for i := 0; i < n; i++ {
+		e := raw[i]
+		if int(e.Fd) == p.wakefd {
+			var b [8]byte
+			unix.Read(p.wakefd, b[:])
+			continue
+		}
+		var f uint32
+		if e.Events&unix.EPOLLIN != 0 {
+			f |= Readable
+		}
+		if e.Events&unix.EPOLLOUT != 0 {
+			f |= Writable
+		}
+		if e.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+			f |= HangUp
+		}
+		if e.Events&unix.EPOLLERR != 0 {
+			f |= Failed
+		}
+		events[j] = Event{Fd: e.Fd, Flags: f}
+		j++
+	}
+	return j, nil
+}
+
+// Wake makes a Wait in progress (or the next one) return.
+func (p *Poller) Wake() error {
+	b := [8]byte{1}
+	_, err := unix.Write(p.wakefd, b[:])
+	if err == unix.EAGAIN { // the counter is saturated: a wake is pending anyway
+		return nil
+	}
+	return os.NewSyscallError("write", err)
+}
+
+// Close releases the poller.
+func (p *Poller) Close() error {
+	unix.Close(p.wakefd)
+	return os.NewSyscallError("close", unix.Close(p.epfd))
+}
