@@ -44,7 +44,9 @@ type IdleTimeout struct {
 	MinWindow time.Duration
 }
 
-func (t IdleTimeout) norm() IdleTimeout {
+// WithDefaults returns t with every zero field set to its default and Min
+// clamped to Max: the values the methods use. Read MinWindow through it.
+func (t IdleTimeout) WithDefaults() IdleTimeout {
 	if t.Max <= 0 {
 		t.Max = DefaultIdleMax
 	}
@@ -84,7 +86,7 @@ func clampP(p float64) float64 {
 // idle connections, shrinks in proportion to how far the binding resource
 // is past its low watermark.
 func (t IdleTimeout) At(p float64) time.Duration {
-	t = t.norm()
+	t = t.WithDefaults()
 	span := float64(t.Max - t.Min)
 	// float64 multiplication by a non-negative constant and truncation are
 	// both monotone, so At stays monotone to the nanosecond.
@@ -94,7 +96,7 @@ func (t IdleTimeout) At(p float64) time.Duration {
 // Effective is the timeout actually enforced at pressure p: At(p), but
 // never less than MinWindow. Use it as IdleList.Expired's timeout.
 func (t IdleTimeout) Effective(p float64) time.Duration {
-	t = t.norm()
+	t = t.WithDefaults()
 	return max(t.At(p), t.MinWindow)
 }
 

@@ -44,7 +44,7 @@ func TestIdleTimeoutMonotoneContinuous(t *testing.T) {
 		{Max: 3 * time.Second, Min: 3 * time.Second},
 		{Max: time.Hour, Min: time.Nanosecond},
 	} {
-		n := it.norm()
+		n := it.WithDefaults()
 		const steps = 100000
 		slope := float64(n.Max - n.Min) // per unit of p
 		prev, prevEff := it.At(-0.01), it.Effective(-0.01)

@@ -159,7 +159,7 @@ type Rand interface {
 
 // Victim chooses the idle connection to close so that a newcomer can have
 // its slot (see Admit), without removing it. Only a connection idle for at
-// least minIdle (IdleTimeout.MinWindow) qualifies: one that has just sent a
+// least minIdle (IdleTimeout.WithDefaults().MinWindow) qualifies: one that has just sent a
 // response may be about to receive the next request (§7). Victim returns nil
 // when no connection qualifies.
 //
