@@ -1,6 +1,9 @@
 package h1
 
-import "bytes"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Field is one field line. Name and Value alias the parsed buffer; Value has
 // its surrounding whitespace (OWS, RFC 9110 §5.5) removed.
@@ -118,6 +121,9 @@ func checkPartialLine(buf []byte, lineStart, from int, start bool) error {
 	colon := start || bytes.IndexByte(buf[lineStart:from], ':') >= 0
 	for i := from - lineStart; i < len(line); i++ {
 		c := line[i]
+		if c == '\r' && !colon {
+			return errFieldName // the line would end before any colon
+		}
 		if c == '\r' {
 			if i+1 < len(line) {
 				return errBareCR
@@ -159,12 +165,16 @@ func partialLimits(buf []byte, h *scanHint, l *Limits) error {
 type headParser interface {
 	startLine(line []byte) error
 	field(name, value []byte) error
+	// partialStart and partialField look at an incomplete line and fail
+	// only when no continuation can make it valid.
+	partialStart(prefix []byte) error
+	partialField(name, valuePrefix []byte) error
 }
 
 // fastNeedMore handles the common re-call after ErrNeedMore where the new
 // bytes complete no line: only those bytes need a look. It reports
 // handled=false when a full parse is needed.
-func fastNeedMore(buf []byte, h *scanHint, l *Limits) (handled bool, err error) {
+func fastNeedMore(buf []byte, p headParser, h *scanHint, l *Limits) (handled bool, err error) {
 	prev := h.seen
 	if prev == 0 || prev > len(buf) || h.lineStart > prev {
 		return false, nil
@@ -180,7 +190,11 @@ func fastNeedMore(buf []byte, h *scanHint, l *Limits) (handled bool, err error) 
 	if err := partialLimits(buf, h, l); err != nil {
 		return true, err
 	}
-	if err := checkPartialLine(buf, h.lineStart, prev, h.inStart); err != nil {
+	if h.inStart {
+		if err := p.partialStart(buf[h.lineStart:]); err != nil {
+			return true, err
+		}
+	} else if err := checkPartialLine(buf, h.lineStart, prev, false); err != nil {
 		return true, err
 	}
 	h.seen = len(buf)
@@ -199,7 +213,7 @@ func parseHead(buf []byte, p headParser, h *scanHint, l *Limits, fields *[]Field
 	line, next, err := nextLine(buf, pos)
 	if err != nil {
 		if err == ErrNeedMore {
-			return 0, needMore(buf, h, l, 0)
+			return 0, needMore(buf, p, h, l)
 		}
 		return 0, err
 	}
@@ -214,12 +228,12 @@ func parseHead(buf []byte, p headParser, h *scanHint, l *Limits, fields *[]Field
 	for {
 		h.lineStart = pos
 		if pos >= len(buf) {
-			return 0, needMore(buf, h, l, pos)
+			return 0, needMore(buf, p, h, l)
 		}
 		switch c := buf[pos]; {
 		case c == '\r':
 			if pos+1 == len(buf) {
-				return 0, needMore(buf, h, l, pos)
+				return 0, needMore(buf, p, h, l)
 			}
 			if buf[pos+1] != '\n' {
 				return 0, errBareCR
@@ -239,7 +253,7 @@ func parseHead(buf []byte, p headParser, h *scanHint, l *Limits, fields *[]Field
 		line, next, err = nextLine(buf, pos)
 		if err != nil {
 			if err == ErrNeedMore {
-				return 0, needMore(buf, h, l, pos)
+				return 0, needMore(buf, p, h, l)
 			}
 			return 0, err
 		}
@@ -261,13 +275,91 @@ func parseHead(buf []byte, p headParser, h *scanHint, l *Limits, fields *[]Field
 	}
 }
 
-func needMore(buf []byte, h *scanHint, l *Limits, from int) error {
+// needMore checks the incomplete line at h.lineStart, with the state of the
+// lines before it, and records the hint for the next call.
+func needMore(buf []byte, p headParser, h *scanHint, l *Limits) error {
 	if err := partialLimits(buf, h, l); err != nil {
 		return err
 	}
-	if err := checkPartialLine(buf, h.lineStart, h.lineStart, h.inStart); err != nil {
-		return err
+	line := buf[h.lineStart:]
+	if h.inStart {
+		if err := p.partialStart(line); err != nil {
+			return err
+		}
+	} else if len(line) > 0 && line[0] != '\r' { // a lone CR may begin the final CRLF
+		if err := checkPartialLine(buf, h.lineStart, h.lineStart, false); err != nil {
+			return err
+		}
+		if i := bytes.IndexByte(line, ':'); i > 0 {
+			v := line[i+1:]
+			if len(v) > 0 && v[len(v)-1] == '\r' {
+				v = v[:len(v)-1]
+			}
+			if err := p.partialField(line[:i], v); err != nil {
+				return err
+			}
+		}
 	}
 	h.seen = len(buf)
 	return ErrNeedMore
+}
+
+// checkVersionPrefix checks a prefix of "HTTP/" DIGIT "." DIGIT. The status
+// of a complete but unsupported version is left to parseVersion.
+func checkVersionPrefix(v []byte) error {
+	const pat = "HTTP/0.0"
+	for i := 0; i < len(v) && i < len(pat); i++ {
+		c := v[i]
+		if pat[i] == '0' {
+			if c < '0' || c > '9' {
+				return errVersion
+			}
+		} else if c != pat[i] {
+			return errVersion
+		}
+	}
+	return nil
+}
+
+// partialCL checks the prefix of a Content-Length value against the value
+// already seen (cur, -1 for none).
+func partialCL(v []byte, cur int64) error {
+	i := bytes.LastIndexByte(v, ',')
+	if i >= 0 {
+		if err := parseContentLength(v[:i], &cur); err != nil {
+			return err
+		}
+		v = v[i+1:]
+	}
+	for len(v) > 0 && isOWS(v[0]) {
+		v = v[1:]
+	}
+	digits := v
+	for j, c := range v {
+		if c < '0' || c > '9' {
+			digits = v[:j]
+			for _, c := range v[j:] {
+				if !isOWS(c) {
+					return errBadCL
+				}
+			}
+			break
+		}
+	}
+	if len(digits) == 0 {
+		return nil
+	}
+	n := int64(-1)
+	if err := parseContentLength(digits, &n); err != nil {
+		return err
+	}
+	if cur >= 0 {
+		for len(digits) > 1 && digits[0] == '0' {
+			digits = digits[1:]
+		}
+		if !bytes.HasPrefix(strconv.AppendInt(nil, cur, 10), digits) {
+			return errDiffCL
+		}
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ func parseRequest(buf []byte, r *Request, lim *Limits, requireHost bool) (int, e
 	h := r.hint
 	r.Reset()
 	l := lim.orDefault()
-	if handled, err := fastNeedMore(buf, &h, &l); handled {
+	if handled, err := fastNeedMore(buf, r, &h, &l); handled {
 		if err == ErrNeedMore {
 			r.hint = h
 		}
@@ -121,6 +121,66 @@ func (r *Request) startLine(line []byte) error {
 	r.Form = form
 	r.Major, r.Minor, err = parseVersion(rest[sp+1:])
 	return err
+}
+
+func (r *Request) partialStart(line []byte) error {
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+		if err := r.startLine(line); err != nil {
+			return err // the line is complete but for its LF
+		}
+		r.Method, r.Target = nil, nil
+		return nil
+	}
+	i := 0
+	for i < len(line) && isTchar[line[i]] {
+		i++
+	}
+	if i == len(line) {
+		return nil
+	}
+	if i == 0 || line[i] != ' ' {
+		return errMethod
+	}
+	j := i + 1
+	for j < len(line) && isTargetChar[line[j]] {
+		j++
+	}
+	if j == len(line) {
+		return nil
+	}
+	if j == i+1 || line[j] != ' ' {
+		return errTarget
+	}
+	v := line[j+1:]
+	if len(v) > 8 {
+		return errVersion
+	}
+	return checkVersionPrefix(v)
+}
+
+func (r *Request) partialField(name, v []byte) error {
+	return partialFraming(name, v, r.ContentLength, r.TransferEncoding, r.Host != nil)
+}
+
+// partialFraming refuses, before its line ends, a framing field that cannot
+// become valid: Content-Length beside Transfer-Encoding, a Content-Length
+// that differs from one seen, a second Host.
+func partialFraming(name, v []byte, cl int64, te, host bool) error {
+	switch {
+	case equalFold(name, "content-length"):
+		if te {
+			return errCLAndTE
+		}
+		return partialCL(v, cl)
+	case equalFold(name, "transfer-encoding"):
+		if cl >= 0 {
+			return errCLAndTE
+		}
+	case host && equalFold(name, "host"):
+		return errManyHosts
+	}
+	return nil
 }
 
 // parseVersion reads HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3).

@@ -47,7 +47,7 @@ func ParseResponse(buf []byte, r *Response, lim *Limits) (n int, err error) {
 	h := r.hint
 	r.Reset()
 	l := lim.orDefault()
-	if handled, err := fastNeedMore(buf, &h, &l); handled {
+	if handled, err := fastNeedMore(buf, r, &h, &l); handled {
 		if err == ErrNeedMore {
 			r.hint = h
 		}
@@ -109,6 +109,41 @@ func (r *Response) startLine(line []byte) error {
 	}
 	r.Reason = rest[1:]
 	return nil
+}
+
+func (r *Response) partialStart(line []byte) error {
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		err := r.startLine(line[:len(line)-1])
+		r.Reason = nil
+		return err
+	}
+	if len(line) <= 8 {
+		return checkVersionPrefix(line)
+	}
+	if _, _, err := parseVersion(line[:8]); err != nil {
+		return err
+	}
+	if line[8] != ' ' {
+		return errStatusLine
+	}
+	for i := 9; i < len(line) && i < 12; i++ {
+		if line[i] < '0' || line[i] > '9' {
+			return errStatusLine
+		}
+	}
+	if len(line) > 12 && line[12] != ' ' {
+		return errStatusLine
+	}
+	for i := 13; i < len(line); i++ {
+		if !isValueChar[line[i]] {
+			return errStatusLine
+		}
+	}
+	return nil
+}
+
+func (r *Response) partialField(name, v []byte) error {
+	return partialFraming(name, v, r.ContentLength, r.TransferEncoding, false)
 }
 
 func (r *Response) field(name, value []byte) error {
