@@ -25,15 +25,15 @@ var want = []byte("Hello, World!")
 
 func main() {
 	target := flag.String("target", "127.0.0.1:8080", "server address")
-	n := flag.Int("n", 1, "requests to send in all")
+	n := flag.Int("n", 1, "requests to send in all; 0 only waits for the server to accept (with -wait)")
 	c := flag.Int("c", 1, "keep-alive connections the requests are spread over")
 	wait := flag.Duration("wait", 0, "keep retrying the first connection for this long (server starting up)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "bound on the whole run")
 	flag.Parse()
 	log.SetPrefix("reqs: ")
 	log.SetFlags(0)
-	if *c < 1 || *n < *c {
-		log.Fatalf("need 1 <= -c <= -n, got -c %d -n %d", *c, *n)
+	if *n < 0 || *n > 0 && (*c < 1 || *n < *c) {
+		log.Fatalf("need -n 0 (only wait) or 1 <= -c <= -n, got -c %d -n %d", *c, *n)
 	}
 
 	start := time.Now()
@@ -42,6 +42,11 @@ func main() {
 		if err := waitReady(*target, start.Add(*wait)); err != nil {
 			log.Fatal(err)
 		}
+	}
+
+	if *n == 0 {
+		fmt.Printf("ok requests=0 conns=0 response_bytes=0 elapsed_s=%.3f\n", time.Since(start).Seconds())
+		return
 	}
 
 	var mu sync.Mutex
