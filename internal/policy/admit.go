@@ -75,6 +75,11 @@ func RetryAfterSeconds(d time.Duration) int {
 // its slot (haveVictim: IdleList.Victim returned one), else Reject503, with
 // RetryAfter from DrainRate.RetryAfter. A maxConns <= 0 means no limit.
 //
+// Victim offers none when no connection is idle, and also when every idle
+// one finished a response less than MinWindow ago: those are in use, and
+// shedding one would race its client's next request (§7) only to have the
+// client reconnect into the slot it lost.
+//
 // Check the client's own cap (Clients.Connect) first: a client at its cap
 // must not cost another client its idle connection.
 func Admit(conns, maxConns int, haveVictim bool) Decision {
