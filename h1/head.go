@@ -11,11 +11,12 @@ type Field struct {
 	Name, Value []byte
 }
 
-// scanHint is all a parse remembers across ErrNeedMore returns. It only
-// saves work and lets errors show up before a head is complete; acceptance
-// always comes from a full parse of the head from its first byte, so a caller
-// that breaks the "same bytes plus more" contract can delay an error, never
-// smuggle one past the parser.
+// scanHint is what a parse remembers across ErrNeedMore returns, with the
+// message state of the lines already parsed. It only saves work and lets
+// errors show up before a head is complete: acceptance always comes from a
+// full parse of the head from its first byte. A caller that breaks the
+// "same bytes plus more, or Reset" contract can get an early error or a
+// late one, never a message the full parse would refuse.
 type scanHint struct {
 	seen      int  // len(buf) at the last ErrNeedMore; 0: none
 	lineStart int  // start of the line that was incomplete then
@@ -172,7 +173,8 @@ type headParser interface {
 }
 
 // fastNeedMore handles the common re-call after ErrNeedMore where the new
-// bytes complete no line: only those bytes need a look. It reports
+// bytes complete no line: only the incomplete line needs a look, with the
+// state p kept from the lines parsed by the previous call. It reports
 // handled=false when a full parse is needed.
 func fastNeedMore(buf []byte, p headParser, h *scanHint, l *Limits) (handled bool, err error) {
 	prev := h.seen
@@ -194,11 +196,30 @@ func fastNeedMore(buf []byte, p headParser, h *scanHint, l *Limits) (handled boo
 		if err := p.partialStart(buf[h.lineStart:]); err != nil {
 			return true, err
 		}
-	} else if err := checkPartialLine(buf, h.lineStart, prev, false); err != nil {
-		return true, err
+	} else {
+		if err := checkPartialLine(buf, h.lineStart, prev, false); err != nil {
+			return true, err
+		}
+		if err := partialFieldOf(buf[h.lineStart:], p); err != nil {
+			return true, err
+		}
 	}
 	h.seen = len(buf)
 	return true, ErrNeedMore
+}
+
+// partialFieldOf hands an incomplete field line whose name is complete to
+// p.partialField.
+func partialFieldOf(line []byte, p headParser) error {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return nil
+	}
+	v := line[i+1:]
+	if len(v) > 0 && v[len(v)-1] == '\r' {
+		v = v[:len(v)-1]
+	}
+	return p.partialField(line[:i], v)
 }
 
 // parseHead parses a start line and field lines up to and including the
@@ -290,14 +311,8 @@ func needMore(buf []byte, p headParser, h *scanHint, l *Limits) error {
 		if err := checkPartialLine(buf, h.lineStart, h.lineStart, false); err != nil {
 			return err
 		}
-		if i := bytes.IndexByte(line, ':'); i > 0 {
-			v := line[i+1:]
-			if len(v) > 0 && v[len(v)-1] == '\r' {
-				v = v[:len(v)-1]
-			}
-			if err := p.partialField(line[:i], v); err != nil {
-				return err
-			}
+		if err := partialFieldOf(line, p); err != nil {
+			return err
 		}
 	}
 	h.seen = len(buf)

@@ -73,16 +73,16 @@ func ParseRequest(buf []byte, r *Request, lim *Limits) (n int, err error) {
 // parseRequest lets the corpus tests turn off the Host requirement: llhttp's
 // cases test syntax and rarely carry a Host.
 func parseRequest(buf []byte, r *Request, lim *Limits, requireHost bool) (int, error) {
-	h := r.hint
-	r.Reset()
 	l := lim.orDefault()
-	if handled, err := fastNeedMore(buf, r, &h, &l); handled {
-		if err == ErrNeedMore {
-			r.hint = h
+	// r still holds what the previous call parsed: the fast path may use it.
+	if handled, err := fastNeedMore(buf, r, &r.hint, &l); handled {
+		if err != ErrNeedMore {
+			r.Reset()
 		}
 		return 0, err
 	}
-	h = scanHint{}
+	r.Reset()
+	var h scanHint
 	n, err := parseHead(buf, r, &h, &l, &r.Fields)
 	if err == ErrNeedMore {
 		r.hint = h

@@ -44,16 +44,15 @@ func (r *Response) Reset() {
 // ParseRequest. A 1xx response is returned like any other: the caller reads
 // the next head after it.
 func ParseResponse(buf []byte, r *Response, lim *Limits) (n int, err error) {
-	h := r.hint
-	r.Reset()
 	l := lim.orDefault()
-	if handled, err := fastNeedMore(buf, r, &h, &l); handled {
-		if err == ErrNeedMore {
-			r.hint = h
+	if handled, err := fastNeedMore(buf, r, &r.hint, &l); handled {
+		if err != ErrNeedMore {
+			r.Reset()
 		}
 		return 0, err
 	}
-	h = scanHint{}
+	r.Reset()
+	var h scanHint
 	n, err = parseHead(buf, r, &h, &l, &r.Fields)
 	if err == ErrNeedMore {
 		r.hint = h
