@@ -129,7 +129,12 @@ wait_ready() {
 stop_server() {
   [ -n "$SERVER_ROOT" ] || return 0
   stop_pid "$SERVER_ROOT"
-  [ -n "${NGINX_PREFIX:-}" ] && rm -rf "$NGINX_PREFIX"
+  if [ -n "${NGINX_PREFIX:-}" ]; then
+    # Keep what nginx said (e.g. that it reused connections) before the
+    # prefix goes.
+    cat "$NGINX_PREFIX/error.log" >>"$OUT/logs/nginx-error.log" 2>/dev/null || true
+    rm -rf "$NGINX_PREFIX"
+  fi
   NGINX_PREFIX=
   SERVER_ROOT=
 }

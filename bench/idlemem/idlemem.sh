@@ -105,6 +105,10 @@ idlemem_one() {
   done
   stop_server
   ((ok)) || return 1
+  if ((still == 0)); then
+    log "idlemem: $s closed every idle connection; no figure"
+    return 1
+  fi
   printf '%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$r" "$s" "$IDLE_N" "$rss0" "$rss1" "$pss0" "$pss1" "$threads" "$still"
   log "idlemem: round $r $s: RSS ${rss0} -> ${rss1} kB, Pss ${pss0} -> ${pss1} kB, $still/$IDLE_N still open"
 }
@@ -117,6 +121,8 @@ idlemem_table() {
   echo
   echo "N is bounded by the server's 20,000-descriptor limit on this machine."
   echo "nginx: the worker process (the master holds no connections)."
+  echo "bytes/conn = (after - before) / connections still open at the end, so a"
+  echo "server that closed some idle connections is not credited for them."
   echo
   echo "| server | RSS bytes/conn | Pss bytes/conn | RSS before (MiB) | RSS after (MiB) | threads | still open |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -128,7 +134,7 @@ idlemem_table() {
     local col
     col() { awk -F'\t' -v s="$s" "NR > 1 && \$2 == s {print $1}" "$rows" | median; }
     printf '| %s | %.0f | %.0f | %.1f | %.1f | %s | %s |\n' "$s" \
-      "$(col '($5 - $4) * 1024 / $3')" "$(col '($7 - $6) * 1024 / $3')" \
+      "$(col '($5 - $4) * 1024 / $9')" "$(col '($7 - $6) * 1024 / $9')" \
       "$(col '$4 / 1024')" "$(col '$5 / 1024')" "$(col '$8')" "$(col '$9')"
   done
 }
