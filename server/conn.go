@@ -1,0 +1,727 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/internal/evloop"
+	"github.com/dallyhttp/dally/internal/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// timerFor says what a connection's one timer is measuring.
+type timerFor uint8
+
+const (
+	timerNone   timerFor = iota
+	timerHead            // a partial head: HeaderTimeout and MinHeaderRate
+	timerWait            // the owner waits for readiness: body or write timeout
+	timerLinger          // closing: drain bound
+)
+
+// conn is one client connection. While idle it holds no buffer and no
+// goroutine: only this struct, the descriptor in its loop's poller and a
+// place in the server's idle list.
+//
+// Ownership: a connection in StateActive is owned by one goroutine (a
+// worker, or briefly the loop that times out a partial head), which alone
+// reads, writes and closes the descriptor and touches the fields marked
+// "owned". In every other state the fields are touched only under mu.
+type conn struct {
+	// Immutable after newConn.
+	srv    *Server
+	loop   *evloop.Loop
+	fd     int
+	id     uint64
+	remote netip.AddrPort
+	ctx    context.Context
+
+	mu       sync.Mutex
+	state    State         // guarded by mu
+	readable bool          // guarded by mu: read readiness seen while owned
+	writable bool          // guarded by mu: write readiness seen while owned
+	hup      bool          // guarded by mu: the peer's FIN has been seen
+	timedOut bool          // guarded by mu: the owner's wait reached its deadline
+	waiter   chan struct{} // guarded by mu: set while the owner waits
+	deadline int64         // guarded by mu: end of the current phase (loop clock)
+	timerFor timerFor      // guarded by mu
+	cancel   context.CancelFunc
+	lingered int // guarded by mu: bytes discarded while closing
+
+	timer evloop.Timer
+
+	idleNode // guarded by srv.idle.mu
+
+	// Owned.
+	rbuf       []byte        // nil while idle
+	rpos, rend int           // unread input is rbuf[rpos:rend]
+	headStart  int64         // loop clock at the first byte of the head being read
+	nreq       int           // requests started on this connection
+	out        []byte        // responses written but not yet sent
+	readLimit  time.Duration // this request's body wait bound, if the handler set one
+	writeLimit time.Duration // this request's write wait bound, if the handler set one
+	remoteStr  string
+}
+
+func (c *conn) bodyLimit() time.Duration {
+	if c.readLimit > 0 {
+		return c.readLimit
+	}
+	return c.srv.BodyTimeout
+}
+
+func (c *conn) writeWaitLimit() time.Duration {
+	if c.writeLimit > 0 {
+		return c.writeLimit
+	}
+	return c.srv.WriteTimeout
+}
+
+var nextConnID struct {
+	sync.Mutex
+	n uint64
+}
+
+func (s *Server) newConn(fd int, addr net.Addr, ctx context.Context) {
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c := &conn{srv: s, fd: fd, ctx: ctx}
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		c.remote = ta.AddrPort()
+	}
+	nextConnID.Lock()
+	nextConnID.n++
+	c.id = nextConnID.n
+	nextConnID.Unlock()
+	c.loop = s.loops[int(s.nextLoop.Add(1))%len(s.loops)]
+
+	if !s.admit(c) {
+		return
+	}
+	now := evloop.Now()
+	c.lastUse = now
+	// Until its first byte, a new connection waits like an idle one: under
+	// the idle timeout and in the LRU (the oldest silent one is shed first).
+	s.idle.push(c, now)
+	if err := c.loop.Add(fd, c); err != nil {
+		s.idle.remove(c)
+		s.forget(c, reasonError)
+		unix.Close(fd)
+		return
+	}
+	s.hook(c, StateNew)
+}
+
+// admit registers c, first shedding the least recently used idle
+// connection when the server is at MaxConns. With none idle, the newcomer
+// is answered 503 with Retry-After and closed in stages.
+func (s *Server) admit(c *conn) bool {
+	for {
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			unix.Close(c.fd)
+			return false
+		}
+		if len(s.conns) < s.MaxConns {
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.stats.accepted.Add(1)
+			s.stats.open.Add(1)
+			return true
+		}
+		s.mu.Unlock()
+		victim := s.idle.oldest(evloop.Now(), s.minWindow())
+		if victim == nil || !victim.closeIfIdle(reasonShed) {
+			if victim != nil {
+				continue // it woke up meanwhile: look again
+			}
+			s.stats.rejected503.Add(1)
+			rejectBusy(c.fd, s.retryAfter())
+			return false
+		}
+	}
+}
+
+func (s *Server) minWindow() time.Duration { return s.MinIdleWindow }
+
+// retryAfter estimates, in seconds, when a slot should be free.
+func (s *Server) retryAfter() int { return 1 }
+
+// rejectBusy answers a connection that was never admitted: a 503 written
+// at once (a fresh socket has room for it), then a close in stages that is
+// bounded by a short linger on a detached goroutine-free path: shutdown the
+// write side and let the kernel deliver; a client that already sent its
+// request may see a reset only after the response is in its buffers.
+func rejectBusy(fd int, retryAfter int) {
+	msg := errorResponse(503, "the server is at its connection limit", retryAfter)
+	unix.Write(fd, msg)
+	unix.Shutdown(fd, unix.SHUT_WR)
+	// Discard what the client already sent, so the close sends FIN, not RST.
+	var b [4096]byte
+	for {
+		n, err := unix.Read(fd, b[:])
+		if n <= 0 || err != nil {
+			break
+		}
+	}
+	unix.Close(fd)
+}
+
+// forget drops c from the server's table and counts its close.
+func (s *Server) forget(c *conn, r closeReason) {
+	s.mu.Lock()
+	_, ok := s.conns[c]
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if ok {
+		s.stats.open.Add(-1)
+		s.stats.closed[r].Add(1)
+	}
+}
+
+func (s *Server) hook(c *conn, st State) {
+	if s.ConnState != nil {
+		s.ConnState(ConnInfo{ID: c.id, Remote: net.TCPAddrFromAddrPort(c.remote)}, st)
+	}
+}
+
+// OnEvent runs on the loop goroutine. See evloop.Handler.
+func (c *conn) OnEvent(flags uint32) {
+	c.mu.Lock()
+	switch c.state {
+	case StateNew, StateIdle, StateReading:
+		if flags&(netpoll.Readable|netpoll.HangUp|netpoll.Failed) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		if c.state != StateReading {
+			c.srv.idle.remove(c)
+		}
+		c.state = StateActive
+		c.readable = false
+		c.mu.Unlock()
+		c.srv.pool.dispatch(c)
+		return
+	case StateActive:
+		if flags&(netpoll.Readable|netpoll.HangUp|netpoll.Failed) != 0 {
+			c.readable = true
+		}
+		if flags&(netpoll.Writable|netpoll.HangUp|netpoll.Failed) != 0 {
+			c.writable = true
+		}
+		if flags&(netpoll.HangUp|netpoll.Failed) != 0 && !c.hup && c.peerGone() {
+			// The client went away while its request runs: cancel the
+			// request's context (the response is still written if it can be).
+			c.hup = true
+			if c.cancel != nil {
+				c.cancel()
+			}
+		}
+		c.signal()
+		c.mu.Unlock()
+	case StateClosing:
+		c.drainLinger()
+		c.mu.Unlock()
+	default:
+		c.mu.Unlock()
+	}
+}
+
+// peerGone confirms a hang-up report: the socket has a FIN and no data
+// before it, or an error. Called with mu held, on an owned descriptor that
+// cannot be closed meanwhile (only its owner closes it, and not while
+// Active without taking mu).
+func (c *conn) peerGone() bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	if err == unix.EAGAIN {
+		return false
+	}
+	return n == 0 || err != nil
+}
+
+// signal wakes the owner if it waits. Called with mu held.
+func (c *conn) signal() {
+	if c.waiter != nil {
+		select {
+		case c.waiter <- struct{}{}:
+		default:
+		}
+		c.waiter = nil
+	}
+}
+
+// OnTimer runs on the loop goroutine. See evloop.Handler.
+func (c *conn) OnTimer(now int64) {
+	c.mu.Lock()
+	if c.timerFor == timerNone || c.timer.Armed() {
+		c.mu.Unlock()
+		return
+	}
+	if now < c.deadline {
+		c.loop.Schedule(&c.timer, c, c.deadline)
+		c.mu.Unlock()
+		return
+	}
+	switch c.state {
+	case StateReading:
+		if !c.headTooSlow(now) {
+			c.deadline = now + int64(time.Second)
+			c.loop.Schedule(&c.timer, c, c.deadline)
+			c.mu.Unlock()
+			return
+		}
+		// Take the connection to answer 408 from the loop: the answer is
+		// small and the socket idle, so the write does not block.
+		c.state = StateActive
+		c.timerFor = timerNone
+		c.mu.Unlock()
+		c.srv.stats.headerTimeouts.Add(1)
+		c.out = append(c.out, errorResponse(408, "the request head did not arrive in time", 0)...)
+		c.writeNoWait()
+		c.closeInStages(reasonTimeout)
+	case StateActive:
+		if c.timerFor == timerWait {
+			c.timedOut = true
+			c.signal()
+		}
+		c.mu.Unlock()
+	case StateClosing:
+		c.closeLocked(reasonNone)
+		c.mu.Unlock()
+	default:
+		c.mu.Unlock()
+	}
+}
+
+// headTooSlow judges a partial head at its deadline: too old, or, after
+// the grace, arriving slower than MinHeaderRate (slowloris). Called with mu held.
+func (c *conn) headTooSlow(now int64) bool {
+	age := time.Duration(now - c.headStart)
+	if age >= c.srv.HeaderTimeout {
+		return true
+	}
+	if age >= headerGrace {
+		got := c.rend - c.rpos
+		return float64(got) < float64(c.srv.MinHeaderRate)*age.Seconds()
+	}
+	return false
+}
+
+// armHeadTimer is called with mu held when a partial head is left waiting.
+func (c *conn) armHeadTimer() {
+	c.timerFor = timerHead
+	next := c.headStart + int64(headerGrace)
+	if now := evloop.Now(); next <= now {
+		next = now + int64(time.Second)
+	}
+	if hard := c.headStart + int64(c.srv.HeaderTimeout); next > hard {
+		next = hard
+	}
+	c.deadline = next
+	c.loop.Schedule(&c.timer, c, next)
+}
+
+var errTimeout = errors.New("dally: i/o timeout")
+var errClosed = errors.New("dally: connection closed")
+
+// wait blocks the owner until the loop reports readiness (read or write),
+// the deadline passes, or the connection is aborted.
+func (c *conn) wait(wake chan struct{}, forWrite bool, limit time.Duration) error {
+	c.mu.Lock()
+	for {
+		if c.state != StateActive {
+			c.mu.Unlock()
+			return errClosed
+		}
+		if forWrite && c.writable {
+			c.writable = false
+			break
+		}
+		if !forWrite && c.readable {
+			c.readable = false
+			break
+		}
+		if c.timedOut {
+			c.timedOut = false
+			c.timerFor = timerNone
+			c.mu.Unlock()
+			return errTimeout
+		}
+		if c.timerFor != timerWait {
+			c.timerFor = timerWait
+			c.deadline = evloop.Now() + int64(limit)
+			c.loop.Schedule(&c.timer, c, c.deadline)
+		}
+		c.waiter = wake
+		c.mu.Unlock()
+		<-wake
+		c.mu.Lock()
+	}
+	if c.timerFor == timerWait {
+		c.timerFor = timerNone
+		c.loop.Cancel(&c.timer)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// read reads once into rbuf; (0, nil) is EOF, EAGAIN says to wait.
+func (c *conn) read() (int, error) {
+	for {
+		n, err := unix.Read(c.fd, c.rbuf[c.rend:])
+		if err == unix.EINTR {
+			continue
+		}
+		if n > 0 {
+			c.rend += n
+			return n, nil
+		}
+		if err == nil {
+			return 0, nil
+		}
+		return 0, err
+	}
+}
+
+// readWait reads at least one byte, waiting up to BodyTimeout for it.
+func (c *conn) readWait(wake chan struct{}) (int, error) {
+	for {
+		n, err := c.read()
+		if err != unix.EAGAIN {
+			return n, err
+		}
+		if err := c.wait(wake, false, c.bodyLimit()); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// flush sends c.out, waiting up to WriteTimeout for room each time the
+// socket is full.
+func (c *conn) flush(wake chan struct{}) error {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if n > 0 {
+			c.out = c.out[:copy(c.out, c.out[n:])]
+			continue
+		}
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if err := c.wait(wake, true, c.writeWaitLimit()); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// writeNoWait sends what fits of c.out without waiting (loop goroutine).
+func (c *conn) writeNoWait() {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if n <= 0 || err != nil {
+			break
+		}
+		c.out = c.out[n:]
+	}
+	c.out = nil
+}
+
+// goIdle is called by the owner after a read said EAGAIN with no
+// unparsed input. It returns false when readiness arrived meanwhile, in
+// which case the owner keeps the connection and reads again.
+func (c *conn) goIdle() bool {
+	c.mu.Lock()
+	if c.readable {
+		c.readable = false
+		c.mu.Unlock()
+		return false
+	}
+	c.releaseBuffers()
+	now := evloop.Now()
+	c.state = StateIdle
+	c.srv.idle.push(c, now)
+	c.mu.Unlock()
+	c.srv.hook(c, StateIdle)
+	return true
+}
+
+// goReading parks a partial head under its header timer. Like goIdle it
+// returns false when readiness arrived meanwhile.
+func (c *conn) goReading() bool {
+	c.mu.Lock()
+	if c.readable {
+		c.readable = false
+		c.mu.Unlock()
+		return false
+	}
+	c.state = StateReading
+	c.armHeadTimer()
+	c.mu.Unlock()
+	return true
+}
+
+func (c *conn) releaseBuffers() {
+	if c.rbuf != nil {
+		putBuf(c.rbuf)
+		c.rbuf, c.rpos, c.rend = nil, 0, 0
+	}
+	if c.out != nil && cap(c.out) > 0 {
+		putBuf(c.out[:0])
+	}
+	c.out = nil
+}
+
+// closeInStages is the draft's close: flush the last response, shut down
+// the write side, read and discard until the client's FIN or a bound, then
+// close. Closing with unread input would make the kernel send a reset that
+// can destroy the response before the client reads it. Called by the owner.
+func (c *conn) closeInStages(r closeReason) {
+	unix.Shutdown(c.fd, unix.SHUT_WR)
+	c.mu.Lock()
+	c.releaseBuffers()
+	if c.state != StateActive {
+		c.mu.Unlock()
+		return
+	}
+	c.state = StateClosing
+	c.srv.stats.closed[r].Add(1)
+	c.srv.stats.staged.Add(1)
+	c.timerFor = timerLinger
+	c.deadline = evloop.Now() + int64(c.srv.LingerTimeout)
+	c.loop.Schedule(&c.timer, c, c.deadline)
+	c.drainLinger()
+	c.mu.Unlock()
+	c.srv.hook(c, StateClosing)
+}
+
+// drainLinger discards input of a closing connection until EAGAIN, the
+// FIN, or the byte bound. Called with mu held.
+func (c *conn) drainLinger() {
+	if c.state != StateClosing {
+		return
+	}
+	var b [2048]byte
+	for {
+		n, err := unix.Read(c.fd, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return
+		}
+		if n <= 0 || err != nil {
+			c.closeLocked(reasonNone)
+			return
+		}
+		c.lingered += n
+		if c.lingered > c.srv.LingerBytes {
+			c.closeLocked(reasonNone)
+			return
+		}
+	}
+}
+
+// closeNow closes at once (the peer is gone or broke the connection).
+// Called by the owner.
+func (c *conn) closeNow(r closeReason) {
+	c.mu.Lock()
+	c.releaseBuffers()
+	c.closeLocked(r)
+	c.mu.Unlock()
+}
+
+// closeLocked closes the descriptor. Called with mu held, by the owner or
+// for an unowned connection. reasonNone means the close was counted when
+// the closing began.
+func (c *conn) closeLocked(r closeReason) {
+	if c.state == StateClosed || c.state == StateHijacked {
+		return
+	}
+	prev := c.state
+	c.state = StateClosed
+	c.timerFor = timerNone
+	c.loop.Cancel(&c.timer)
+	if prev == StateIdle || prev == StateNew {
+		c.srv.idle.remove(c)
+	}
+	c.loop.Remove(c.fd, false)
+	unix.Close(c.fd)
+	c.srv.forgetCounted(c, r)
+	c.signal()
+	if c.srv.ConnState != nil {
+		go c.srv.hook(c, StateClosed)
+	}
+}
+
+func (s *Server) forgetCounted(c *conn, r closeReason) {
+	s.mu.Lock()
+	_, ok := s.conns[c]
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if ok {
+		s.stats.open.Add(-1)
+		if r != reasonNone {
+			s.stats.closed[r].Add(1)
+		}
+	}
+}
+
+// closeIfIdle closes c if it is still idle (or new), for the sweep and for
+// shedding. It returns whether it closed.
+func (c *conn) closeIfIdle(r closeReason) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != StateIdle && c.state != StateNew {
+		return false
+	}
+	c.closeLocked(r)
+	return true
+}
+
+// abort is Close's hammer. Unowned connections close here; an owned one has
+// its socket shut down so that its owner's I/O fails and the owner closes.
+func (c *conn) abort(r closeReason) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case StateActive:
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		c.readable, c.writable = true, true
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.signal()
+	case StateClosed, StateHijacked:
+	default:
+		c.releaseBuffers()
+		c.closeLocked(r)
+	}
+}
+
+// serve runs on a worker: read heads, run handlers, answer, until the
+// connection goes idle, waits for more of a head, or closes.
+func (c *conn) serve(w *worker) {
+	for {
+		ok := c.readHead(w)
+		if !ok {
+			return
+		}
+		if !c.handle(w) {
+			return
+		}
+		// One request per connection per turn: with pipelined input left
+		// and other connections waiting for a worker, go to the back.
+		if c.rend > c.rpos && c.srv.pool.queued() {
+			if err := c.flush(w.wake); err != nil {
+				c.closeNow(reasonError)
+				return
+			}
+			c.srv.pool.requeue(c)
+			return
+		}
+	}
+}
+
+// readHead parses the next request head into w.req, reading as needed.
+// It returns false when the worker must let go of the connection.
+func (c *conn) readHead(w *worker) bool {
+	if c.rbuf == nil {
+		c.rbuf = getBuf()
+	}
+	for {
+		if c.rend > c.rpos {
+			w.req.Reset()
+			n, err := h1.ParseRequest(c.rbuf[c.rpos:c.rend], &w.req, &c.srv.limits)
+			if err == nil {
+				w.headLen = n
+				return true
+			}
+			if err != h1.ErrNeedMore {
+				c.fail(w, err)
+				return false
+			}
+			if c.rend == len(c.rbuf) && !c.growForHead() {
+				c.fail(w, &h1.Error{Status: 431, Reason: "request head too large"})
+				return false
+			}
+		} else {
+			c.rpos, c.rend = 0, 0
+		}
+		// Before waiting for more input, send what pipelined requests produced.
+		if len(c.out) > 0 {
+			if err := c.flush(w.wake); err != nil {
+				c.closeNow(reasonError)
+				return false
+			}
+		}
+		had := c.rend > c.rpos
+		n, err := c.read()
+		switch {
+		case n > 0:
+			if !had {
+				c.headStart = evloop.Now()
+			}
+		case err == nil: // FIN
+			if had {
+				c.srv.stats.partialHeads.Add(1)
+			}
+			c.closeNow(reasonPeer)
+			return false
+		case err == unix.EAGAIN:
+			if !had {
+				if c.goIdle() {
+					return false
+				}
+			} else if c.goReading() {
+				return false
+			}
+		default:
+			c.closeNow(reasonPeer)
+			return false
+		}
+	}
+}
+
+// growForHead makes room for a longer head: compact, then grow up to the
+// head limit. It returns false at the limit.
+func (c *conn) growForHead() bool {
+	if c.rpos > 0 {
+		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rpos = 0
+		return true
+	}
+	limit := c.srv.limits.MaxHeadBytes + 1
+	if len(c.rbuf) >= limit {
+		return false
+	}
+	nb := make([]byte, min(2*len(c.rbuf), limit))
+	copy(nb, c.rbuf[:c.rend])
+	putBuf(c.rbuf)
+	c.rbuf = nb
+	return true
+}
+
+// fail answers a malformed head with its status and a short reason, then
+// closes in stages. The handler never runs.
+func (c *conn) fail(w *worker, err error) {
+	status, reason := 400, "bad request"
+	var he *h1.Error
+	if errors.As(err, &he) {
+		status, reason = he.Status, he.Reason
+	}
+	c.srv.stats.badRequests.Add(1)
+	c.out = append(c.out, errorResponse(status, reason, 0)...)
+	c.flush(w.wake)
+	c.closeInStages(reasonBadRequest)
+}

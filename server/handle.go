@@ -1,0 +1,320 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"runtime"
+	"strconv"
+
+	"github.com/dallyhttp/dally/h1"
+)
+
+// handle serves the head in w.req: build the http.Request, run the handler,
+// finish the response, and decide whether the connection goes on. It
+// returns false when the worker must let go of the connection (it is then
+// closing or closed).
+func (c *conn) handle(w *worker) bool {
+	s := c.srv
+	hr := &w.req
+	c.rpos += w.headLen
+	c.nreq++
+
+	// Checks that belong to the server rather than to the wire codec.
+	if !s.methods[string(hr.Method)] {
+		c.fail(w, &h1.Error{Status: 501, Reason: "method not implemented"})
+		return false
+	}
+	if hr.ExpectOther {
+		c.fail(w, &h1.Error{Status: 417, Reason: "unsupported expectation"})
+		return false
+	}
+	req, err := c.newRequest(hr)
+	if err != nil {
+		c.fail(w, &h1.Error{Status: 400, Reason: "malformed request target"})
+		return false
+	}
+	s.stats.requests.Add(1)
+
+	persistent := h1.Persistent(hr.Major, hr.Minor, hr.Conn, h1.RoleServer)
+	kind, length := h1.RequestBody(hr)
+	rw := &response{
+		c: c, w: w, req: req,
+		header:   make(http.Header),
+		reqMajor: hr.Major, reqMinor: hr.Minor,
+		keepAlive: persistent,
+		declared:  -1,
+		isHead:    req.Method == "HEAD",
+		ka10:      hr.Major == 1 && hr.Minor == 0,
+	}
+	var b *body
+	if kind == h1.BodyNone || (kind == h1.BodyLength && length == 0) {
+		req.Body = http.NoBody
+	} else {
+		b = &body{c: c, w: w, rw: rw, kind: kind, remaining: length, expect100: hr.Expect100}
+		req.Body = b
+		rw.body = b
+	}
+
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.mu.Lock()
+	c.cancel = cancel
+	gone := c.hup
+	c.mu.Unlock()
+	if gone {
+		cancel()
+	}
+	req = req.WithContext(ctx)
+	rw.req = req
+
+	c.runHandler(rw, req)
+
+	c.mu.Lock()
+	c.cancel = nil
+	c.mu.Unlock()
+	cancel()
+
+	if rw.hijacked {
+		return false
+	}
+	if rw.panicked {
+		// The response may be cut short: close at once so that the client
+		// sees a broken message rather than a well-formed partial one.
+		c.flush(w.wake)
+		c.closeNow(reasonError)
+		return false
+	}
+	rw.finish()
+	if rw.keepAlive && b != nil && !b.done && !b.drain() {
+		rw.keepAlive = false
+	}
+	if rw.err != nil {
+		c.closeNow(reasonError)
+		return false
+	}
+	if !rw.keepAlive {
+		if err := c.flush(w.wake); err != nil {
+			c.closeNow(reasonError)
+			return false
+		}
+		c.closeInStages(rw.closeReason())
+		return false
+	}
+	// Pipelined responses leave together: flush now only if no complete
+	// request waits in the buffer, or the output has grown large.
+	if len(c.out) >= flushThreshold || !c.nextHeadBuffered(w) {
+		if err := c.flush(w.wake); err != nil {
+			c.closeNow(reasonError)
+			return false
+		}
+	}
+	return true
+}
+
+// flushThreshold bounds output held back while pipelined requests are served.
+const flushThreshold = 32 << 10
+
+// nextHeadBuffered reports whether a whole request head already waits in
+// the buffer (so its response can share the write with this one).
+func (c *conn) nextHeadBuffered(w *worker) bool {
+	if c.rend == c.rpos {
+		return false
+	}
+	return bytes.Contains(c.rbuf[c.rpos:c.rend], crlfcrlf)
+}
+
+func (c *conn) runHandler(rw *response, req *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			rw.panicked = true
+			if v == http.ErrAbortHandler {
+				return
+			}
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logf("dally: panic serving %s: %v\n%s", c.remoteAddr(), v, buf)
+			if !rw.committed {
+				// Nothing was sent: answer 500 and close.
+				rw.panicked = false
+				rw.reset500()
+			}
+		}
+	}()
+	c.srv.handler().ServeHTTP(rw, req)
+}
+
+func (c *conn) remoteAddr() string {
+	if c.remoteStr == "" && c.remote.IsValid() {
+		c.remoteStr = c.remote.String()
+	}
+	return c.remoteStr
+}
+
+// newRequest builds the http.Request from a parsed head, copying what it
+// keeps: the head's bytes are reused by the next request.
+func (c *conn) newRequest(hr *h1.Request) (*http.Request, error) {
+	target := string(hr.Target)
+	var u *url.URL
+	var err error
+	switch hr.Form {
+	case h1.FormAuthority:
+		u = &url.URL{Host: target}
+	case h1.FormAsterisk:
+		u = &url.URL{Path: "*"}
+	default:
+		u, err = url.ParseRequestURI(target)
+		if err != nil {
+			return nil, err
+		}
+	}
+	req := &http.Request{
+		Method:     methodString(hr.Method),
+		URL:        u,
+		Proto:      protoString(hr.Major, hr.Minor),
+		ProtoMajor: hr.Major,
+		ProtoMinor: hr.Minor,
+		Header:     make(http.Header, len(hr.Fields)),
+		RequestURI: target,
+		RemoteAddr: c.remoteAddr(),
+	}
+	for _, f := range hr.Fields {
+		k := canonicalKey(f.Name)
+		req.Header[k] = append(req.Header[k], string(f.Value))
+	}
+	// RFC 9112 §3.2.2: the authority of an absolute-form target is the host.
+	if u.Host != "" {
+		req.Host = u.Host
+	} else {
+		req.Host = string(hr.Host)
+	}
+	kind, n := h1.RequestBody(hr)
+	switch kind {
+	case h1.BodyChunked:
+		req.ContentLength = -1
+		req.TransferEncoding = []string{"chunked"}
+		delete(req.Header, "Transfer-Encoding")
+	case h1.BodyLength:
+		req.ContentLength = n
+	}
+	req.Close = !h1.Persistent(hr.Major, hr.Minor, hr.Conn, h1.RoleServer)
+	if vs := req.Header["Trailer"]; len(vs) > 0 {
+		req.Trailer = http.Header{}
+		for _, v := range vs {
+			for _, name := range splitComma(v) {
+				req.Trailer[textproto.CanonicalMIMEHeaderKey(name)] = nil
+			}
+		}
+	}
+	return req, nil
+}
+
+// Common methods and field names are shared strings, so a typical request
+// does not allocate them.
+var commonMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
+
+func methodString(m []byte) string {
+	for _, s := range commonMethods {
+		if string(m) == s {
+			return s
+		}
+	}
+	return string(m)
+}
+
+func protoString(major, minor int) string {
+	if major == 1 && minor == 1 {
+		return "HTTP/1.1"
+	}
+	if major == 1 && minor == 0 {
+		return "HTTP/1.0"
+	}
+	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor)
+}
+
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language",
+		"Connection", "Content-Length", "Content-Type", "Cookie", "Referer", "Cache-Control",
+		"If-None-Match", "If-Modified-Since", "Upgrade-Insecure-Requests", "Origin", "Pragma",
+		"Authorization", "Transfer-Encoding", "Expect", "Keep-Alive", "Te", "Upgrade", "Range",
+		"X-Forwarded-For", "X-Request-Id", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-Dest"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey without an allocation
+// for canonical spellings of common fields.
+func canonicalKey(name []byte) string {
+	var tmp [32]byte
+	if len(name) <= len(tmp) {
+		upper := true
+		for i, ch := range name {
+			if upper && 'a' <= ch && ch <= 'z' {
+				ch -= 'a' - 'A'
+			} else if !upper && 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			tmp[i] = ch
+			upper = ch == '-'
+		}
+		if k, ok := commonKeys[string(tmp[:len(name)])]; ok {
+			return k
+		}
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(name))
+}
+
+func splitComma(v string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(v); i++ {
+		if i == len(v) || v[i] == ',' {
+			t := trimOWS(v[start:i])
+			if t != "" {
+				out = append(out, t)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// errorResponse is the whole answer to a request the server refuses: the
+// status, a short plain-text reason, and Connection: close.
+func errorResponse(status int, reason string, retryAfter int) []byte {
+	body := reason + "\n"
+	b := h1.AppendStatusLine(nil, 1, 1, status, "")
+	b = h1.AppendField(b, "Content-Type", "text/plain; charset=utf-8")
+	b = h1.AppendField(b, "Content-Length", strconv.Itoa(len(body)))
+	if retryAfter > 0 {
+		b = h1.AppendField(b, "Retry-After", strconv.Itoa(retryAfter))
+	}
+	b = h1.AppendField(b, "Connection", "close")
+	b = append(b, "\r\n"...)
+	return append(b, body...)
+}
+
+// keepAliveSeconds is the idle timeout advertised in Keep-Alive: timeout=,
+// rounded down so that a client closing at the advertised time is early.
+func (s *Server) keepAliveSeconds() int {
+	sec := int(s.IdleTimeout.Seconds())
+	if sec < 1 {
+		sec = 1
+	}
+	return sec
+}
+
+var crlfcrlf = []byte("\r\n\r\n")

@@ -1,0 +1,357 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestIdleTimeoutClosesInOrder(t *testing.T) {
+	s, addr := startServer(t, &Server{IdleTimeout: 300 * time.Millisecond}, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := w.response("GET")
+	if ka := resp.Header.Get("Keep-Alive"); !strings.HasPrefix(ka, "timeout=1") {
+		// 300 ms rounds down below a second; the advertised floor is 1 s.
+		t.Fatalf("Keep-Alive %q", ka)
+	}
+	start := time.Now()
+	w.wantClosed()
+	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("closed after %v, want about 300ms", d)
+	}
+	waitFor(t, "close counted", time.Second, func() bool { return s.Stats().Closed["idle_timeout"] == 1 })
+}
+
+func TestPeerFINNoticedWhileIdle(t *testing.T) {
+	s, addr := startServer(t, nil, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	w.response("GET")
+	waitFor(t, "idle", time.Second, func() bool { return s.Stats().Idle == 1 })
+	w.c.Close()
+	waitFor(t, "server to notice the FIN", 2*time.Second, func() bool { return s.Stats().Open == 0 })
+	if n := s.Stats().Closed["peer"]; n != 1 {
+		t.Fatalf("closed by peer = %d, want 1", n)
+	}
+}
+
+func TestPeerFINCancelsRequestContext(t *testing.T) {
+	cancelled := make(chan struct{})
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	w.c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the request context was not cancelled when the client left")
+	}
+}
+
+// Slowloris: a head trickling in slower than MinHeaderRate is answered 408
+// and closed, long before HeaderTimeout.
+func TestSlowHeadIsCut(t *testing.T) {
+	s, addr := startServer(t, &Server{HeaderTimeout: 20 * time.Second, MinHeaderRate: 1000}, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	start := time.Now()
+	go func() {
+		for _, b := range []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ") {
+			if _, err := w.c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	resp, _ := w.response("GET")
+	if resp.StatusCode != 408 || !resp.Close {
+		t.Fatalf("got %d close=%v, want 408 and close", resp.StatusCode, resp.Close)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("cut after %v", d)
+	}
+	w.wantClosed()
+	if s.Stats().HeaderTimeouts != 1 {
+		t.Fatalf("header timeouts = %d", s.Stats().HeaderTimeouts)
+	}
+}
+
+func TestHeaderTimeoutCountsFromFirstByte(t *testing.T) {
+	_, addr := startServer(t, &Server{HeaderTimeout: 500 * time.Millisecond, MinHeaderRate: 1}, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	// An idle wait before the first byte is not header time.
+	time.Sleep(700 * time.Millisecond)
+	w.send("GET / HTTP/1.1\r\n")
+	start := time.Now()
+	resp, _ := w.response("GET")
+	if resp.StatusCode != 408 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("408 after %v: the idle time was counted", d)
+	}
+}
+
+func TestExpect100Continue(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "got %s", b)
+	}))
+	w := dial(t, addr)
+	w.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	w.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := w.br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q %v, want 100 Continue", line, err)
+	}
+	w.br.ReadString('\n')
+	w.send("hello")
+	_, body := w.response("POST")
+	if body != "got hello" {
+		t.Fatalf("body %q", body)
+	}
+	w.wantOpen()
+}
+
+// A handler that ignores a 100-continue body: no 100 is sent, and the
+// connection closes after the response (the client may or may not send).
+func TestExpect100IgnoredBodyCloses(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(403)
+	}))
+	w := dial(t, addr)
+	w.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	resp, _ := w.response("POST")
+	if resp.StatusCode != 403 || !resp.Close {
+		t.Fatalf("got %d close=%v", resp.StatusCode, resp.Close)
+	}
+	w.wantClosed()
+}
+
+func TestChunkedRequestBodyAndTrailers(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s|%v|%s", b, err, r.Trailer.Get("X-Sum"))
+	}))
+	w := dial(t, addr)
+	w.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n")
+	_, body := w.response("POST")
+	if body != "hello world|<nil>|42" {
+		t.Fatalf("body %q", body)
+	}
+	w.wantOpen()
+}
+
+func TestUnreadBodyIsDrainedAndConnectionKept(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	w.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, b1 := w.response("POST")
+	_, b2 := w.response("GET")
+	if b1 != "hello /a" || b2 != "hello /b" {
+		t.Fatalf("bodies %q %q", b1, b2)
+	}
+	w.wantOpen()
+}
+
+func TestLargeUnreadBodyClosesAfterResponse(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	w.send(fmt.Sprintf("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 10<<20))
+	resp, body := w.response("POST")
+	if body != "hello /a" || !resp.Close {
+		t.Fatalf("body %q close=%v", body, resp.Close)
+	}
+}
+
+// A request body is read only as fast as the handler reads: the server
+// does not buffer ahead (flow control through the TCP window).
+func TestRequestBodyFlowControl(t *testing.T) {
+	release := make(chan struct{})
+	var got atomic.Int64
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Store(n)
+		io.WriteString(w, "ok")
+	}))
+	const size = 64 << 20
+	w := dial(t, addr)
+	w.send(fmt.Sprintf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size))
+	chunk := make([]byte, 1<<20)
+	sent := 0
+	w.c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	for sent < size {
+		n, err := w.c.Write(chunk)
+		sent += n
+		if err != nil {
+			break
+		}
+	}
+	if sent >= size {
+		t.Fatalf("the whole %d-byte body was accepted while the handler read nothing", size)
+	}
+	close(release)
+	w.c.SetWriteDeadline(time.Time{})
+	for sent < size {
+		n, err := w.c.Write(chunk[:min(len(chunk), size-sent)])
+		sent += n
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := w.response("POST")
+	if body != "ok" || got.Load() != size {
+		t.Fatalf("body %q, handler read %d", body, got.Load())
+	}
+}
+
+func TestShedLeastRecentlyUsedIdleAtLimit(t *testing.T) {
+	s, addr := startServer(t, &Server{MaxConns: 2, MinIdleWindow: time.Millisecond}, http.HandlerFunc(hello))
+	a := dial(t, addr)
+	a.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	a.response("GET")
+	b := dial(t, addr)
+	b.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	b.response("GET")
+	// a is now the least recently used; use b again to be sure of the order.
+	b.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	b.response("GET")
+	waitFor(t, "both idle", time.Second, func() bool { return s.Stats().Idle == 2 })
+	time.Sleep(5 * time.Millisecond)
+	c := dial(t, addr)
+	c.send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); body != "hello /c" {
+		t.Fatalf("newcomer got %q", body)
+	}
+	a.wantClosed()
+	b.wantOpen()
+	if n := s.Stats().Closed["shed"]; n != 1 {
+		t.Fatalf("shed = %d, want 1", n)
+	}
+}
+
+func TestBusyAtLimitAnswers503(t *testing.T) {
+	release := make(chan struct{})
+	s, addr := startServer(t, &Server{MaxConns: 1}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer close(release)
+	a := dial(t, addr)
+	a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "busy", time.Second, func() bool { return s.Stats().BusyWorkers == 1 })
+	b := dial(t, addr)
+	b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := b.response("GET")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !resp.Close {
+		t.Fatalf("got %d Retry-After=%q close=%v", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close)
+	}
+	b.wantClosed()
+}
+
+func TestShutdownDrains(t *testing.T) {
+	started := make(chan struct{})
+	s, addr := startServer(t, &Server{MinIdleWindow: 50 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			time.Sleep(200 * time.Millisecond)
+		}
+		hello(w, r)
+	}))
+	idle := dial(t, addr)
+	idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle.response("GET")
+	busy := dial(t, addr)
+	busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	done := make(chan error)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	resp, body := busy.response("GET")
+	if body != "hello /slow" || !resp.Close {
+		t.Fatalf("in-flight got %q close=%v", body, resp.Close)
+	}
+	busy.wantClosed()
+	idle.wantClosed()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Fatal("still accepting after Shutdown")
+	}
+}
+
+func TestHijack(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	}))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly\n")
+	resp, _ := w.response("GET")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	line, err := w.br.ReadString('\n')
+	if err != nil || line != "echo: early\n" {
+		t.Fatalf("got %q %v", line, err)
+	}
+}
+
+func TestHandlerPanicBeforeWriteGives500(t *testing.T) {
+	_, addr := startServer(t, &Server{ErrorLog: discardLog()}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("boom")
+	}))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := w.response("GET")
+	if resp.StatusCode != 500 || !resp.Close {
+		t.Fatalf("got %d close=%v", resp.StatusCode, resp.Close)
+	}
+	w.wantClosed()
+}
+
+func TestShortWriteAgainstContentLengthCloses(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "short")
+	}))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	raw := w.rawUntilClose()
+	if !strings.HasSuffix(raw, "\r\n\r\nshort") || !strings.Contains(raw, "Content-Length: 10") {
+		t.Fatalf("raw %q", raw)
+	}
+}

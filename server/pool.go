@@ -1,0 +1,157 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/internal/evloop"
+)
+
+// worker is a handler goroutine. It owns at most one connection at a time.
+type worker struct {
+	wake     chan struct{} // readiness and deadlines of the owned connection
+	work     chan *conn    // hand-off from dispatch; nil asks the worker to exit
+	parkedAt int64
+	req      h1.Request // the head being served; aliases the connection's buffer
+	headLen  int
+}
+
+// workerPool runs connections on a bounded set of goroutines: parked
+// workers are reused most recent first (warm stacks), new ones start up to
+// MaxWorkers, and past that connections queue in FIFO order.
+type workerPool struct {
+	s      *Server
+	mu     sync.Mutex
+	parked []*worker // guarded by mu; LIFO
+	queue  []*conn   // guarded by mu; FIFO ring would avoid the copy, see pop
+	qhead  int       // guarded by mu
+	n      int       // guarded by mu: workers alive
+	busy   int       // guarded by mu
+	nq     atomic.Int32
+	closed bool // guarded by mu: workers exit instead of parking
+}
+
+// idleWorkerTTL is how long a parked worker lives before it exits; the
+// pool shrinks back after a burst so that idle servers hold few stacks.
+const idleWorkerTTL = 30 * time.Second
+
+func (p *workerPool) init(s *Server) { p.s = s }
+
+func (p *workerPool) dispatch(c *conn) {
+	p.mu.Lock()
+	if k := len(p.parked); k > 0 {
+		w := p.parked[k-1]
+		p.parked[k-1] = nil
+		p.parked = p.parked[:k-1]
+		p.busy++
+		p.mu.Unlock()
+		w.work <- c
+		return
+	}
+	if p.n < p.s.MaxWorkers {
+		p.n++
+		p.busy++
+		p.mu.Unlock()
+		w := &worker{wake: make(chan struct{}, 1), work: make(chan *conn, 1)}
+		go w.run(p, c)
+		return
+	}
+	p.queue = append(p.queue, c)
+	p.nq.Add(1)
+	p.mu.Unlock()
+}
+
+// requeue puts a connection that still has pipelined requests at the back
+// of the queue, so that each connection gets one request per turn.
+func (p *workerPool) requeue(c *conn) {
+	p.mu.Lock()
+	p.queue = append(p.queue, c)
+	p.nq.Add(1)
+	p.mu.Unlock()
+}
+
+func (p *workerPool) queued() bool { return p.nq.Load() > 0 }
+
+// popLocked takes the oldest queued connection.
+func (p *workerPool) popLocked() *conn {
+	if p.qhead == len(p.queue) {
+		return nil
+	}
+	c := p.queue[p.qhead]
+	p.queue[p.qhead] = nil
+	p.qhead++
+	if p.qhead == len(p.queue) {
+		p.queue, p.qhead = p.queue[:0], 0
+	} else if p.qhead > 1024 && p.qhead*2 > len(p.queue) {
+		n := copy(p.queue, p.queue[p.qhead:])
+		p.queue, p.qhead = p.queue[:n], 0
+	}
+	p.nq.Add(-1)
+	return c
+}
+
+func (w *worker) run(p *workerPool, c *conn) {
+	for {
+		// A wake left over from the previous connection means nothing now.
+		select {
+		case <-w.wake:
+		default:
+		}
+		c.serve(w)
+		p.mu.Lock()
+		if c = p.popLocked(); c != nil {
+			p.mu.Unlock()
+			continue
+		}
+		p.busy--
+		if p.closed {
+			p.n--
+			p.mu.Unlock()
+			return
+		}
+		w.parkedAt = evloop.Now()
+		p.parked = append(p.parked, w)
+		p.mu.Unlock()
+		if c = <-w.work; c == nil {
+			return
+		}
+	}
+}
+
+// reap ends workers parked longer than idleWorkerTTL (oldest first: they
+// sit at the bottom of the stack).
+func (p *workerPool) reap(now int64) {
+	p.mu.Lock()
+	k := 0
+	for k < len(p.parked) && now-p.parked[k].parkedAt > int64(idleWorkerTTL) {
+		k++
+	}
+	old := append([]*worker(nil), p.parked[:k]...)
+	p.parked = p.parked[:copy(p.parked, p.parked[k:])]
+	p.n -= k
+	p.mu.Unlock()
+	for _, w := range old {
+		w.work <- nil
+	}
+}
+
+// close makes every worker exit once it has no connection.
+func (p *workerPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	parked := p.parked
+	p.parked = nil
+	p.n -= len(parked)
+	p.mu.Unlock()
+	for _, w := range parked {
+		w.work <- nil
+	}
+}
+
+func (p *workerPool) snapshot() (workers, busy, queued int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n, p.busy, len(p.queue) - p.qhead
+}

@@ -1,0 +1,76 @@
+package server
+
+import "sync/atomic"
+
+// closeReason says why a connection ended; closes are counted by reason.
+type closeReason uint8
+
+const (
+	reasonNone        closeReason = iota // counted earlier, when the close began
+	reasonPeer                           // the client closed or reset
+	reasonIdle                           // idle timeout
+	reasonShed                           // LRU shedding at the connection limit
+	reasonMaxRequests                    // MaxRequestsPerConn reached
+	reasonDrain                          // Shutdown or Close
+	reasonClose                          // Connection: close, or HTTP/1.0 without keep-alive
+	reasonBadRequest                     // malformed request answered 4xx/5xx
+	reasonTimeout                        // header, body or write timeout
+	reasonError                          // I/O error or handler failure
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"none", "peer", "idle_timeout", "shed", "max_requests", "drain", "close", "bad_request", "timeout", "error"}
+
+func (r closeReason) String() string { return reasonNames[r] }
+
+type counters struct {
+	accepted       atomic.Int64
+	open           atomic.Int64
+	requests       atomic.Int64
+	rejected503    atomic.Int64
+	acceptErrors   atomic.Int64
+	badRequests    atomic.Int64
+	headerTimeouts atomic.Int64
+	partialHeads   atomic.Int64
+	staged         atomic.Int64
+	hijacked       atomic.Int64
+	closed         [numReasons]atomic.Int64
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Accepted       int64            // connections accepted
+	Open           int64            // connections open now
+	Idle           int              // of which idle
+	Requests       int64            // requests handed to the handler
+	Rejected503    int64            // connections answered 503 at the limit
+	AcceptErrors   int64            // temporary accept failures (EMFILE...)
+	BadRequests    int64            // malformed requests answered with an error
+	HeaderTimeouts int64            // heads too slow (408)
+	StagedCloses   int64            // closes that went through the half-close and drain
+	Closed         map[string]int64 // closes by reason
+	Workers        int              // handler goroutines alive
+	BusyWorkers    int              // of which running a connection
+	Queued         int              // connections waiting for a worker
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Accepted:       s.stats.accepted.Load(),
+		Open:           s.stats.open.Load(),
+		Idle:           s.idle.Len(),
+		Requests:       s.stats.requests.Load(),
+		Rejected503:    s.stats.rejected503.Load(),
+		AcceptErrors:   s.stats.acceptErrors.Load(),
+		BadRequests:    s.stats.badRequests.Load(),
+		HeaderTimeouts: s.stats.headerTimeouts.Load(),
+		StagedCloses:   s.stats.staged.Load(),
+		Closed:         map[string]int64{},
+	}
+	for r := reasonPeer; r < numReasons; r++ {
+		st.Closed[r.String()] = s.stats.closed[r].Load()
+	}
+	st.Workers, st.BusyWorkers, st.Queued = s.pool.snapshot()
+	return st
+}
