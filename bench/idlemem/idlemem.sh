@@ -85,6 +85,10 @@ idlemem_one() {
     rss1=$(status_kb "$pid" VmRSS)
     pss1=$(pss_kb "$pid")
     threads=$(awk '$1 == "Threads:" {print $2}' /proc/"$pid"/status)
+    if [ -z "$rss1" ] || [ -z "$pss1" ]; then
+      log "idlemem: $s (PID $pid) exited while its connections were idle"
+      ok=0
+    fi
   else
     log "idlemem: $s: a client failed to open its connections:"
     tail -3 "$OUT/logs/idlemem-client.log" >&2
