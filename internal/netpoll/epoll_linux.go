@@ -4,15 +4,27 @@ package netpoll
 
 import (
 	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Poller wraps one epoll instance and an eventfd used to wake it.
+//
+// Wait does not block a thread in epoll_wait: the epoll descriptor is
+// itself pollable (readable while it has events), so it is handed to the Go
+// runtime's poller and the waiting goroutine parks there, like any network
+// read. epoll_wait is then only called with a zero timeout. A goroutine
+// blocked in a raw epoll_wait would hold its P until the runtime's monitor
+// takes it back (20 µs to 10 ms), stalling the handler goroutines queued
+// on it.
 type Poller struct {
 	// Immutable after New.
 	epfd   int
 	wakefd int
+	file   *os.File          // epfd, registered with the runtime poller
+	rc     syscall.RawConn   // file's raw access
 	raw    []unix.EpollEvent // Owned by the goroutine calling Wait.
 }
 
@@ -31,9 +43,24 @@ func New() (*Poller, error) {
 	// The wake descriptor is level-triggered: Wait drains it.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		p.Close()
+		unix.Close(epfd)
+		unix.Close(wakefd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
+	// Non-blocking, so that os.NewFile registers it with the runtime poller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	p.file = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		p.file.Close()
+		unix.Close(wakefd)
+		return nil, err
+	}
+	p.rc = rc
 	return p, nil
 }
 
@@ -60,12 +87,25 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 		p.raw = make([]unix.EpollEvent, len(events))
 	}
 	raw := p.raw[:len(events)]
-	n, err := unix.EpollWait(p.epfd, raw, timeoutMs)
-	if err != nil {
-		if err == unix.EINTR {
-			return 0, nil
+	var n int
+	var werr error
+	poll := func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), raw, 0)
+		if werr == unix.EINTR {
+			n, werr = 0, nil
 		}
-		return 0, os.NewSyscallError("epoll_wait", err)
+		return n > 0 || werr != nil
+	}
+	var deadline time.Time
+	if timeoutMs >= 0 {
+		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+	}
+	p.file.SetReadDeadline(deadline)
+	if err := p.rc.Read(poll); err != nil && !os.IsTimeout(err) {
+		return 0, err
+	}
+	if werr != nil {
+		return 0, os.NewSyscallError("epoll_wait", werr)
 	}
 	j := 0
 	for i := 0; i < n; i++ {
@@ -107,5 +147,5 @@ func (p *Poller) Wake() error {
 // Close releases the poller.
 func (p *Poller) Close() error {
 	unix.Close(p.wakefd)
-	return os.NewSyscallError("close", unix.Close(p.epfd))
+	return p.file.Close()
 }
