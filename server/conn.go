@@ -62,6 +62,7 @@ type conn struct {
 	rpos, rend int           // unread input is rbuf[rpos:rend]
 	headStart  int64         // loop clock at the first byte of the head being read
 	nreq       int           // requests started on this connection
+	drained    bool          // the last read returned less than it asked for: the socket was empty
 	out        []byte        // responses written but not yet sent
 	readLimit  time.Duration // this request's body wait bound, if the handler set one
 	writeLimit time.Duration // this request's write wait bound, if the handler set one
@@ -204,6 +205,7 @@ func (c *conn) OnEvent(flags uint32) {
 		}
 		c.state = StateActive
 		c.readable = false
+		c.drained = false
 		c.mu.Unlock()
 		c.srv.pool.dispatch(c)
 		return
@@ -374,7 +376,9 @@ func (c *conn) wait(wake chan struct{}, forWrite bool, limit time.Duration) erro
 // read reads once into rbuf; (0, nil) is EOF, EAGAIN says to wait.
 func (c *conn) read() (int, error) {
 	for {
+		space := len(c.rbuf) - c.rend
 		n, err := unix.Read(c.fd, c.rbuf[c.rend:])
+		c.drained = n < space
 		if err == unix.EINTR {
 			continue
 		}
@@ -666,6 +670,15 @@ func (c *conn) readHead(w *worker) bool {
 			}
 		}
 		had := c.rend > c.rpos
+		// A stream socket's read that returned less than it asked for
+		// emptied the socket: skip the read that would say EAGAIN. Bytes
+		// arriving since raise an edge that goIdle sees as readable.
+		if !had && c.drained {
+			c.drained = false
+			if c.goIdle() {
+				return false
+			}
+		}
 		n, err := c.read()
 		switch {
 		case n > 0:
