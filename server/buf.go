@@ -7,15 +7,16 @@ import "sync"
 // ones; longer heads grow the buffer up to the head limit.
 const bufSize = 4 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+// The pool holds array pointers, so that putting a buffer back does not
+// allocate a slice header.
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
 
-func getBuf() []byte { return *(bufPool.Get().(*[]byte)) }
+func getBuf() []byte { return bufPool.Get().(*[bufSize]byte)[:] }
 
 // putBuf returns buffers of the standard size; grown ones go to the GC.
 func putBuf(b []byte) {
 	if cap(b) != bufSize {
 		return
 	}
-	b = b[:bufSize]
-	bufPool.Put(&b)
+	bufPool.Put((*[bufSize]byte)(b[:bufSize]))
 }

@@ -480,8 +480,8 @@ func (c *conn) releaseBuffers() {
 		putBuf(c.rbuf)
 		c.rbuf, c.rpos, c.rend = nil, 0, 0
 	}
-	if c.out != nil && cap(c.out) > 0 {
-		putBuf(c.out[:0])
+	if c.out != nil {
+		putBuf(c.out)
 	}
 	c.out = nil
 }

@@ -31,7 +31,7 @@ func (c *conn) handle(w *worker) bool {
 		c.fail(w, &h1.Error{Status: 417, Reason: "unsupported expectation"})
 		return false
 	}
-	req, err := c.newRequest(hr)
+	req, err := c.newRequest(w, hr)
 	if err != nil {
 		c.fail(w, &h1.Error{Status: 400, Reason: "malformed request target"})
 		return false
@@ -67,6 +67,7 @@ func (c *conn) handle(w *worker) bool {
 		cancel()
 	}
 	req = req.WithContext(ctx)
+	w.tmpl = http.Request{} // the copy is the request; drop the template's references
 	rw.req = req
 
 	c.runHandler(rw, req)
@@ -152,10 +153,32 @@ func (c *conn) remoteAddr() string {
 	return c.remoteStr
 }
 
-// newRequest builds the http.Request from a parsed head, copying what it
-// keeps: the head's bytes are reused by the next request.
-func (c *conn) newRequest(hr *h1.Request) (*http.Request, error) {
-	target := string(hr.Target)
+// headStrings hands out strings that share one copy of the request head,
+// so that a request's target and field values cost one allocation in all.
+type headStrings struct {
+	head []byte // the head's bytes in the connection buffer
+	s    string // one copy of them
+}
+
+// of returns b, a sub-slice of head, as a sub-string of the copy.
+func (h *headStrings) of(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	off := cap(h.head) - cap(b) // b = head[off:...] when it aliases head
+	if off < 0 || off+len(b) > len(h.s) {
+		return string(b)
+	}
+	return h.s[off : off+len(b)]
+}
+
+// newRequest builds the http.Request from a parsed head (the head's bytes
+// end at c.rpos). It copies what it keeps: the buffer is reused by the
+// next request.
+func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, error) {
+	hs := headStrings{head: c.rbuf[c.rpos-w.headLen : c.rpos]}
+	hs.s = string(hs.head)
+	target := hs.of(hr.Target)
 	var u *url.URL
 	var err error
 	switch hr.Form {
@@ -169,8 +192,11 @@ func (c *conn) newRequest(hr *h1.Request) (*http.Request, error) {
 			return nil, err
 		}
 	}
-	req := &http.Request{
-		Method:     methodString(hr.Method),
+	// The worker's template is filled here and copied by WithContext, so a
+	// request costs one http.Request, not two.
+	req := &w.tmpl
+	*req = http.Request{
+		Method:     methodString(hr.Method, &hs),
 		URL:        u,
 		Proto:      protoString(hr.Major, hr.Minor),
 		ProtoMajor: hr.Major,
@@ -179,15 +205,24 @@ func (c *conn) newRequest(hr *h1.Request) (*http.Request, error) {
 		RequestURI: target,
 		RemoteAddr: c.remoteAddr(),
 	}
-	for _, f := range hr.Fields {
+	// One backing array for the values of every field; a name that repeats
+	// grows its own slice.
+	vals := make([]string, len(hr.Fields))
+	for i, f := range hr.Fields {
 		k := canonicalKey(f.Name)
-		req.Header[k] = append(req.Header[k], string(f.Value))
+		v := hs.of(f.Value)
+		if old, ok := req.Header[k]; ok {
+			req.Header[k] = append(old, v)
+			continue
+		}
+		vals[i] = v
+		req.Header[k] = vals[i : i+1 : i+1]
 	}
 	// RFC 9112 §3.2.2: the authority of an absolute-form target is the host.
 	if u.Host != "" {
 		req.Host = u.Host
 	} else {
-		req.Host = string(hr.Host)
+		req.Host = hs.of(hr.Host)
 	}
 	kind, n := h1.RequestBody(hr)
 	switch kind {
@@ -214,13 +249,13 @@ func (c *conn) newRequest(hr *h1.Request) (*http.Request, error) {
 // does not allocate them.
 var commonMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
 
-func methodString(m []byte) string {
+func methodString(m []byte, hs *headStrings) string {
 	for _, s := range commonMethods {
 		if string(m) == s {
 			return s
 		}
 	}
-	return string(m)
+	return hs.of(m)
 }
 
 func protoString(major, minor int) string {

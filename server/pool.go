@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ type worker struct {
 	parkedAt int64
 	req      h1.Request // the head being served; aliases the connection's buffer
 	headLen  int
+	tmpl     http.Request // newRequest's template, copied by WithContext
 }
 
 // workerPool runs connections on a bounded set of goroutines: parked

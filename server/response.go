@@ -218,6 +218,9 @@ func (rw *response) commit(final bool) {
 		}
 	}
 
+	if c.out == nil {
+		c.out = getBuf()[:0]
+	}
 	b := h1.AppendStatusLine(c.out, 1, 1, rw.status, "")
 	if _, ok := h["Date"]; !ok {
 		b = append(b, "Date: "...)

@@ -23,9 +23,22 @@ type Poller struct {
 	// Immutable after New.
 	epfd   int
 	wakefd int
-	file   *os.File          // epfd, registered with the runtime poller
-	rc     syscall.RawConn   // file's raw access
-	raw    []unix.EpollEvent // Owned by the goroutine calling Wait.
+	file   *os.File           // epfd, registered with the runtime poller
+	rc     syscall.RawConn    // file's raw access
+	raw    []unix.EpollEvent  // Owned by the goroutine calling Wait.
+	pollFn func(uintptr) bool // p.poll, bound once: a method value per Wait would allocate
+	n      int                // Owned by the goroutine calling Wait: poll's results
+	werr   error
+}
+
+// poll is the raw read callback: a zero-timeout epoll_wait. It returns
+// true (stop waiting) when there are events or an error.
+func (p *Poller) poll(fd uintptr) bool {
+	p.n, p.werr = unix.EpollWait(int(fd), p.raw, 0)
+	if p.werr == unix.EINTR {
+		p.n, p.werr = 0, nil
+	}
+	return p.n > 0 || p.werr != nil
 }
 
 // New creates a poller.
@@ -61,6 +74,7 @@ func New() (*Poller, error) {
 		return nil, err
 	}
 	p.rc = rc
+	p.pollFn = p.poll
 	return p, nil
 }
 
@@ -86,26 +100,20 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 	if cap(p.raw) < len(events) {
 		p.raw = make([]unix.EpollEvent, len(events))
 	}
-	raw := p.raw[:len(events)]
-	var n int
-	var werr error
-	poll := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), raw, 0)
-		if werr == unix.EINTR {
-			n, werr = 0, nil
-		}
-		return n > 0 || werr != nil
-	}
+	p.raw = p.raw[:len(events)]
+	raw := p.raw
 	var deadline time.Time
 	if timeoutMs >= 0 {
 		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
 	}
 	p.file.SetReadDeadline(deadline)
-	if err := p.rc.Read(poll); err != nil && !os.IsTimeout(err) {
+	p.n, p.werr = 0, nil
+	if err := p.rc.Read(p.pollFn); err != nil && !os.IsTimeout(err) {
 		return 0, err
 	}
-	if werr != nil {
-		return 0, os.NewSyscallError("epoll_wait", werr)
+	n := p.n
+	if p.werr != nil {
+		return 0, os.NewSyscallError("epoll_wait", p.werr)
 	}
 	j := 0
 	for i := 0; i < n; i++ {
