@@ -104,7 +104,7 @@ type Server struct {
 	MaxRequestsPerConn int
 	// MaxConns bounds open connections. At the bound a newcomer is admitted
 	// by closing the least recently used idle connection; with none idle it
-	// is answered 503 with Retry-After. Default: 90% of RLIMIT_NOFILE.
+	// is answered 503 with Retry-After. Default: RLIMIT_NOFILE less 128.
 	MaxConns int
 	// MaxHeaderBytes bounds a request head. Default h1.DefaultLimits.
 	MaxHeaderBytes int
@@ -232,7 +232,12 @@ func defaultMaxConns() int {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
 		return 1000
 	}
-	return int(rl.Cur) * 9 / 10
+	// Keep a reserve for listeners, the pollers and the files handlers open.
+	const reserve = 128
+	if rl.Cur < 2*reserve {
+		return int(rl.Cur) / 2
+	}
+	return int(rl.Cur) - reserve
 }
 
 func (s *Server) logf(format string, args ...any) {

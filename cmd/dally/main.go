@@ -60,7 +60,7 @@ func serve(args []string, stderr io.Writer) int {
 	body := fs.Duration("body-timeout", server.DefaultBodyTimeout, "how long a read of the request body may wait for the next byte")
 	write := fs.Duration("write-timeout", server.DefaultWriteTimeout, "how long a write may wait for the client to make room")
 	maxReq := fs.Int("max-requests", server.DefaultMaxRequests, "requests per connection; the last response carries Connection: close (-1: unlimited)")
-	maxConns := fs.Int("max-conns", 0, "open connections; at the limit the least recently used idle one is closed for a newcomer (0: 90% of the descriptor limit)")
+	maxConns := fs.Int("max-conns", 0, "open connections; at the limit the least recently used idle one is closed for a newcomer (0: the descriptor limit less 128)")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight requests may take before connections are cut")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: dally serve [flags]\n\nServes HTTP/1.1 on -listen. Without -root, the demo site: / /echo /bytes/{n} /chunked/{n} /delay/{duration} /status/{code}.\n\nflags:")
