@@ -16,7 +16,13 @@ type Load struct {
 	MaxWorkers      int    // size of the handler pool
 	RunQueue        int    // requests read and waiting for a worker
 	MaxRunQueue     int    // bound on RunQueue
-	_               [0]int // force keyed literals
+	// SchedDelay is how long runnable goroutines recently waited for a CPU
+	// (the runtime's scheduling latency, e.g. its 90th percentile over the
+	// last tick); MaxSchedDelay is the delay that counts as full CPU
+	// saturation. With goroutines as cheap as they are, a CPU-bound server
+	// shows saturation here long before its worker pool fills.
+	SchedDelay, MaxSchedDelay int64 // nanoseconds
+	_                         [0]int // force keyed literals
 }
 
 // LowWatermark is the fraction of a limit below which a resource exerts no
@@ -29,7 +35,7 @@ const LowWatermark = 0.5
 // Pressures is the per-resource breakdown of a Load, each in [0,1]. The
 // status page shows it so an operator sees which resource binds.
 type Pressures struct {
-	Conns, FDs, Mem, Workers, RunQueue float64
+	Conns, FDs, Mem, Workers, RunQueue, CPU float64
 }
 
 // Pressures computes each resource's Ramp with LowWatermark.
@@ -40,6 +46,7 @@ func (l Load) Pressures() Pressures {
 		Mem:      Ramp(l.MemBytes, l.MemBudget, LowWatermark),
 		Workers:  Ramp(int64(l.BusyWorkers), int64(l.MaxWorkers), LowWatermark),
 		RunQueue: Ramp(int64(l.RunQueue), int64(l.MaxRunQueue), LowWatermark),
+		CPU:      Ramp(l.SchedDelay, l.MaxSchedDelay, LowWatermark),
 	}
 }
 
@@ -50,17 +57,17 @@ func (l Load) Pressures() Pressures {
 // the others are, so the scarcest resource must drive the policy alone. A
 // mean would let plentiful memory hide a descriptor table at its limit.
 func (ps Pressures) Max() float64 {
-	return max(ps.Conns, ps.FDs, ps.Mem, ps.Workers, ps.RunQueue)
+	return max(ps.Conns, ps.FDs, ps.Mem, ps.Workers, ps.RunQueue, ps.CPU)
 }
 
 // Saturation is the pressure of the resources that requests consume:
-// handlers, their queue, and memory (the draft, §11: "Memory, not CPU
+// handlers, their queue, the CPU, and memory (the draft, §11: "Memory, not CPU
 // cycles, is likely to be the controlling resource"). Connection slots and
 // descriptors are left out on purpose: slots held by idle keep-alive
 // connections are not saturation; LRU shedding answers them when a newcomer
 // needs a slot (see Admit). CloseGate and Clients read this value.
 func (ps Pressures) Saturation() float64 {
-	return max(ps.Mem, ps.Workers, ps.RunQueue)
+	return max(ps.Mem, ps.Workers, ps.RunQueue, ps.CPU)
 }
 
 // Pressure is the server's pressure p in [0,1], the one signal the idle

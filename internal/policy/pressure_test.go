@@ -83,6 +83,9 @@ func TestPressure(t *testing.T) {
 			MemBytes: 0, MemBudget: 1 << 30, BusyWorkers: 0, MaxWorkers: 64,
 		}, 1, 0},
 		{"memory over budget clamps", Load{MemBytes: 3 << 30, MemBudget: 1 << 30}, 1, 1},
+		{"CPU: scheduling delay below watermark", Load{SchedDelay: 5e6, MaxSchedDelay: 20e6}, 0, 0},
+		{"CPU: scheduling delay three quarters", Load{SchedDelay: 15e6, MaxSchedDelay: 20e6}, 0.5, 0.5},
+		{"CPU saturated with few workers busy", Load{BusyWorkers: 50, MaxWorkers: 10000, SchedDelay: 40e6, MaxSchedDelay: 20e6}, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
