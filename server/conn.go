@@ -11,6 +11,7 @@ import (
 	"github.com/dallyhttp/dally/h1"
 	"github.com/dallyhttp/dally/internal/evloop"
 	"github.com/dallyhttp/dally/internal/netpoll"
+	"github.com/dallyhttp/dally/internal/policy"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,6 +23,7 @@ const (
 	timerHead            // a partial head: HeaderTimeout and MinHeaderRate
 	timerWait            // the owner waits for readiness: body or write timeout
 	timerLinger          // closing: drain bound
+	timerPause           // paused: when to read the client again
 )
 
 // conn is one client connection. While idle it holds no buffer and no
@@ -55,7 +57,10 @@ type conn struct {
 
 	timer evloop.Timer
 
-	idleNode // guarded by srv.idle.mu
+	idle   policy.IdleNode[conn]  // guarded by srv.idle.mu
+	sched  policy.SchedNode[conn] // guarded by srv.pool.mu
+	client *policy.Client         // guarded by srv.clientsMu
+	key    policy.ClientKey       // Immutable: the client's address (IPv6: its /64)
 
 	// Owned.
 	rbuf       []byte        // nil while idle
@@ -63,6 +68,7 @@ type conn struct {
 	headStart  int64         // loop clock at the first byte of the head being read
 	nreq       int           // requests started on this connection
 	drained    bool          // the last read returned less than it asked for: the socket was empty
+	resumed    bool          // the head in the buffer was already admitted before a pause
 	out        []byte        // responses written but not yet sent
 	readLimit  time.Duration // this request's body wait bound, if the handler set one
 	writeLimit time.Duration // this request's write wait bound, if the handler set one
@@ -91,20 +97,33 @@ var nextConnID struct {
 func (s *Server) newConn(fd int, addr net.Addr, ctx context.Context) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := &conn{srv: s, fd: fd, ctx: ctx}
+	c.idle.Value, c.sched.Value = c, c
 	if ta, ok := addr.(*net.TCPAddr); ok {
 		c.remote = ta.AddrPort()
 	}
+	c.key = policy.ClientOf(c.remote.Addr())
 	nextConnID.Lock()
 	nextConnID.n++
 	c.id = nextConnID.n
 	nextConnID.Unlock()
 	c.loop = s.loops[int(s.nextLoop.Add(1))%len(s.loops)]
 
+	// The per-client connection cap (generous: many users share an address
+	// behind NAT), then the server's own limit.
+	s.clientsMu.Lock()
+	cl, v := s.clients.Connect(c.key, evloop.Now())
+	s.clientsMu.Unlock()
+	if v.Decision == policy.Reject503 {
+		s.stats.greedy503.Add(1)
+		rejectBusy(fd, v.RetryAfter)
+		return
+	}
+	c.client = cl
 	if !s.admit(c) {
+		s.disconnect(c)
 		return
 	}
 	now := evloop.Now()
-	c.lastUse = now
 	// Until its first byte, a new connection waits like an idle one: under
 	// the idle timeout and in the LRU (the oldest silent one is shed first).
 	s.idle.push(c, now)
@@ -136,22 +155,15 @@ func (s *Server) admit(c *conn) bool {
 			return true
 		}
 		s.mu.Unlock()
-		victim := s.idle.oldest(evloop.Now(), s.minWindow())
-		if victim == nil || !victim.closeIfIdle(reasonShed) {
-			if victim != nil {
-				continue // it woke up meanwhile: look again
-			}
+		victim := s.idle.victim(s.ShedPolicy, evloop.Now(), s.idlePolicy.MinWindow)
+		if victim == nil {
 			s.stats.rejected503.Add(1)
 			rejectBusy(c.fd, s.retryAfter())
 			return false
 		}
+		victim.closeIfIdle(reasonShed) // if it woke up meanwhile, look again
 	}
 }
-
-func (s *Server) minWindow() time.Duration { return s.MinIdleWindow }
-
-// retryAfter estimates, in seconds, when a slot should be free.
-func (s *Server) retryAfter() int { return 1 }
 
 // rejectBusy answers a connection that was never admitted: a 503 written
 // at once (a fresh socket has room for it), then a close in stages that is
@@ -173,7 +185,8 @@ func rejectBusy(fd int, retryAfter int) {
 	unix.Close(fd)
 }
 
-// forget drops c from the server's table and counts its close.
+// forget drops c from the server's table and counts its close
+// (reasonNone: counted when the close began).
 func (s *Server) forget(c *conn, r closeReason) {
 	s.mu.Lock()
 	_, ok := s.conns[c]
@@ -181,8 +194,21 @@ func (s *Server) forget(c *conn, r closeReason) {
 	s.mu.Unlock()
 	if ok {
 		s.stats.open.Add(-1)
-		s.stats.closed[r].Add(1)
+		if r != reasonNone {
+			s.stats.closed[r].Add(1)
+		}
+		s.disconnect(c)
 	}
+}
+
+// disconnect ends c's share of its client's connections.
+func (s *Server) disconnect(c *conn) {
+	s.clientsMu.Lock()
+	if c.client != nil {
+		s.clients.Disconnect(c.client, evloop.Now())
+		c.client = nil
+	}
+	s.clientsMu.Unlock()
 }
 
 func (s *Server) hook(c *conn, st State) {
@@ -296,9 +322,65 @@ func (c *conn) OnTimer(now int64) {
 	case StateClosing:
 		c.closeLocked(reasonNone)
 		c.mu.Unlock()
+	case StatePaused:
+		// The pause is over: serve the head that waits in the buffer.
+		c.state = StateActive
+		c.timerFor = timerNone
+		c.resumed = true
+		c.readable, c.drained = false, false
+		c.mu.Unlock()
+		c.srv.pool.dispatch(c)
 	default:
 		c.mu.Unlock()
 	}
+}
+
+// pause stops reading a greedy client's connection for d (the draft, §9:
+// its TCP window closes); the head already read waits in the buffer. The
+// owner lets go of the connection.
+func (c *conn) pause(w *worker, d time.Duration) {
+	if err := c.flush(w.wake); err != nil {
+		c.closeNow(reasonError)
+		return
+	}
+	c.mu.Lock()
+	if c.state == StateActive {
+		c.state = StatePaused
+		c.timerFor = timerPause
+		c.deadline = evloop.Now() + int64(d)
+		c.loop.Schedule(&c.timer, c, c.deadline)
+	}
+	c.mu.Unlock()
+}
+
+// admitRequest asks the greedy-client policy about the head just parsed:
+// serve it, pause the connection, or answer 503. It returns false when the
+// worker must let go of the connection.
+func (c *conn) admitRequest(w *worker) bool {
+	s := c.srv
+	if c.resumed {
+		c.resumed = false
+		return true
+	}
+	if s.DisableGreedyControl || c.client == nil {
+		return true
+	}
+	s.clientsMu.Lock()
+	v := s.clients.Request(c.client, evloop.Now(), s.press.closing.Load())
+	s.clientsMu.Unlock()
+	switch v.Decision {
+	case policy.Pause:
+		s.stats.pauses.Add(1)
+		c.pause(w, v.Wait)
+		return false
+	case policy.Reject503:
+		s.stats.greedy503.Add(1)
+		c.out = append(c.out, errorResponse(503, "this client is over its fair share while the server is saturated", v.RetryAfter)...)
+		c.flush(w.wake)
+		c.closeInStages(reasonGreedy)
+		return false
+	}
+	return true
 }
 
 // headTooSlow judges a partial head at its deadline: too old, or, after
@@ -561,23 +643,10 @@ func (c *conn) closeLocked(r closeReason) {
 	}
 	c.loop.Remove(c.fd, false)
 	unix.Close(c.fd)
-	c.srv.forgetCounted(c, r)
+	c.srv.forget(c, r)
 	c.signal()
 	if c.srv.ConnState != nil {
 		go c.srv.hook(c, StateClosed)
-	}
-}
-
-func (s *Server) forgetCounted(c *conn, r closeReason) {
-	s.mu.Lock()
-	_, ok := s.conns[c]
-	delete(s.conns, c)
-	s.mu.Unlock()
-	if ok {
-		s.stats.open.Add(-1)
-		if r != reasonNone {
-			s.stats.closed[r].Add(1)
-		}
 	}
 }
 
@@ -617,8 +686,7 @@ func (c *conn) abort(r closeReason) {
 // connection goes idle, waits for more of a head, or closes.
 func (c *conn) serve(w *worker) {
 	for {
-		ok := c.readHead(w)
-		if !ok {
+		if !c.readHead(w) || !c.admitRequest(w) {
 			return
 		}
 		if !c.handle(w) {

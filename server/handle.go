@@ -71,6 +71,7 @@ func (c *conn) handle(w *worker) bool {
 	rw.req = req
 
 	c.runHandler(rw, req)
+	s.press.completed.Add(1)
 
 	c.mu.Lock()
 	c.cancel = nil
@@ -342,14 +343,5 @@ func errorResponse(status int, reason string, retryAfter int) []byte {
 	return append(b, body...)
 }
 
-// keepAliveSeconds is the idle timeout advertised in Keep-Alive: timeout=,
-// rounded down so that a client closing at the advertised time is early.
-func (s *Server) keepAliveSeconds() int {
-	sec := int(s.IdleTimeout.Seconds())
-	if sec < 1 {
-		sec = 1
-	}
-	return sec
-}
 
 var crlfcrlf = []byte("\r\n\r\n")

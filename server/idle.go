@@ -1,89 +1,55 @@
 package server
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/dallyhttp/dally/internal/policy"
 )
 
-// idleNode links a connection into the server's idle list.
-type idleNode struct {
-	prev, next *conn
-	lastUse    int64 // loop clock when the connection last went idle
-	inIdle     bool
-}
-
-// idleList orders idle connections by last use, least recent first. With
-// one idle timeout in force at a time, the list is also the idle timer
-// queue: the head expires first. It is the LRU the draft and
-// Padmanabhan-Mogul recommend for shedding at the connection limit.
+// idleList is the server's idle connections, least recently used first:
+// policy.IdleList under a mutex (connections go idle on workers and are
+// swept on loop 0). With one idle timeout in force at a time, it is also
+// the idle timer queue.
 type idleList struct {
-	mu   sync.Mutex
-	head *conn // least recently used; guarded by mu
-	tail *conn // most recently used; guarded by mu
-	n    int   // guarded by mu
+	mu  sync.Mutex
+	l   policy.IdleList[conn] // guarded by mu
+	rng *rand.Rand            // guarded by mu; for ShedRandom
 }
 
-func (l *idleList) init() {}
+func (l *idleList) init() { l.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 
 func (l *idleList) push(c *conn, now int64) {
 	l.mu.Lock()
-	if c.inIdle {
-		l.unlinkLocked(c)
-	}
-	c.lastUse = now
-	c.inIdle = true
-	c.prev, c.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = c
-	} else {
-		l.head = c
-	}
-	l.tail = c
-	l.n++
+	l.l.PushMRU(&c.idle, now)
 	l.mu.Unlock()
 }
 
 func (l *idleList) remove(c *conn) {
 	l.mu.Lock()
-	if c.inIdle {
-		l.unlinkLocked(c)
-	}
+	l.l.Remove(&c.idle)
 	l.mu.Unlock()
-}
-
-func (l *idleList) unlinkLocked(c *conn) {
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else {
-		l.head = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	} else {
-		l.tail = c.prev
-	}
-	c.prev, c.next, c.inIdle = nil, nil, false
-	l.n--
 }
 
 // Len is the number of idle connections.
 func (l *idleList) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.n
+	return l.l.Len()
 }
 
-// oldest unlinks and returns the least recently used connection if it has
-// been idle at least minWindow, else nil.
-func (l *idleList) oldest(now int64, minWindow time.Duration) *conn {
+// victim unlinks and returns the connection to shed for a newcomer, or nil
+// when none has been idle for minIdle.
+func (l *idleList) victim(how policy.ShedPolicy, now int64, minIdle time.Duration) *conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := l.head
-	if c == nil || now-c.lastUse < int64(minWindow) {
+	n := l.l.Victim(how, l.rng, now, minIdle)
+	if n == nil {
 		return nil
 	}
-	l.unlinkLocked(c)
-	return c
+	l.l.Remove(n)
+	return n.Value
 }
 
 // maxSweepPerTick bounds how many idle connections one tick closes, so a
@@ -94,22 +60,25 @@ const maxSweepPerTick = 4096
 func (l *idleList) expired(now int64, timeout time.Duration, into []*conn) []*conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for l.head != nil && len(into) < maxSweepPerTick && now-l.head.lastUse >= int64(timeout) {
-		c := l.head
-		l.unlinkLocked(c)
-		into = append(into, c)
+	for len(into) < maxSweepPerTick {
+		n := l.l.Expired(now, timeout)
+		if n == nil {
+			break
+		}
+		into = append(into, n.Value)
 	}
 	return into
 }
 
-// sweep closes idle connections past the idle timeout in force (the
-// minimum window while draining). It runs on loop 0 every tick, and from
-// Shutdown.
+// sweep runs on loop 0 every tick, and from Shutdown: it refreshes the
+// pressure signal, then closes idle connections past the idle timeout in
+// force (the minimum window while draining).
 func (s *Server) sweep(now int64) {
-	timeout := s.IdleTimeout
+	s.updatePressure(now)
+	timeout := time.Duration(s.press.idleTimeout.Load())
 	reason := reasonIdle
 	if s.draining.Load() {
-		timeout, reason = s.MinIdleWindow, reasonDrain
+		timeout, reason = s.idlePolicy.MinWindow, reasonDrain
 	}
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dallyhttp/dally/h1"
 	"github.com/dallyhttp/dally/internal/evloop"
+	"github.com/dallyhttp/dally/internal/policy"
 )
 
 // worker is a handler goroutine. It owns at most one connection at a time.
@@ -27,9 +28,12 @@ type workerPool struct {
 	s      *Server
 	mu     sync.Mutex
 	parked []*worker // guarded by mu; LIFO
-	queue  []*conn   // guarded by mu; FIFO ring would avoid the copy, see pop
-	qhead  int       // guarded by mu
-	n      int       // guarded by mu: workers alive
+	// queue holds connections waiting for a worker, served round robin
+	// across connections and deficit round robin across client addresses
+	// (the draft, §9: no client captures the server by opening many
+	// connections or pipelining hard).
+	queue  policy.Scheduler[conn] // guarded by mu
+	n      int                    // guarded by mu: workers alive
 	busy   int       // guarded by mu
 	nq     atomic.Int32
 	closed bool // guarded by mu: workers exit instead of parking
@@ -60,7 +64,7 @@ func (p *workerPool) dispatch(c *conn) {
 		go w.run(p, c)
 		return
 	}
-	p.queue = append(p.queue, c)
+	p.queue.Push(&c.sched, c.key)
 	p.nq.Add(1)
 	p.mu.Unlock()
 }
@@ -69,29 +73,21 @@ func (p *workerPool) dispatch(c *conn) {
 // of the queue, so that each connection gets one request per turn.
 func (p *workerPool) requeue(c *conn) {
 	p.mu.Lock()
-	p.queue = append(p.queue, c)
+	p.queue.Push(&c.sched, c.key)
 	p.nq.Add(1)
 	p.mu.Unlock()
 }
 
 func (p *workerPool) queued() bool { return p.nq.Load() > 0 }
 
-// popLocked takes the oldest queued connection.
+// popLocked takes the next connection in the fair order.
 func (p *workerPool) popLocked() *conn {
-	if p.qhead == len(p.queue) {
+	n := p.queue.Pop()
+	if n == nil {
 		return nil
 	}
-	c := p.queue[p.qhead]
-	p.queue[p.qhead] = nil
-	p.qhead++
-	if p.qhead == len(p.queue) {
-		p.queue, p.qhead = p.queue[:0], 0
-	} else if p.qhead > 1024 && p.qhead*2 > len(p.queue) {
-		n := copy(p.queue, p.queue[p.qhead:])
-		p.queue, p.qhead = p.queue[:n], 0
-	}
 	p.nq.Add(-1)
-	return c
+	return n.Value
 }
 
 func (w *worker) run(p *workerPool, c *conn) {
@@ -155,5 +151,5 @@ func (p *workerPool) close() {
 func (p *workerPool) snapshot() (workers, busy, queued int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.n, p.busy, len(p.queue) - p.qhead
+	return p.n, p.busy, p.queue.Len()
 }

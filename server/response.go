@@ -196,6 +196,9 @@ func (rw *response) commit(final bool) {
 		switch {
 		case s.draining.Load():
 			rw.keepAlive, rw.closeWhy = false, reasonDrain
+		case s.press.closing.Load():
+			// Saturated: load leaves at request boundaries (the draft, §9).
+			rw.keepAlive, rw.closeWhy = false, reasonSaturated
 		case s.MaxRequestsPerConn > 0 && c.nreq >= s.MaxRequestsPerConn:
 			rw.keepAlive, rw.closeWhy = false, reasonMaxRequests
 		case rw.body != nil && !rw.body.done && (rw.body.expect100 || rw.body.remaining > DefaultMaxBodyDrain):
@@ -249,7 +252,7 @@ func (rw *response) commit(final bool) {
 		if rw.ka10 {
 			b = append(b, "Connection: keep-alive\r\n"...)
 		}
-		b = h1.AppendKeepAlive(b, s.keepAliveSeconds(), s.remainingRequests(c.nreq))
+		b = h1.AppendKeepAlive(b, int(s.press.keepAlive.Load()), s.remainingRequests(c.nreq))
 	} else {
 		b = append(b, "Connection: close\r\n"...)
 	}

@@ -11,6 +11,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/dallyhttp/dally/h1"
 	"github.com/dallyhttp/dally/internal/evloop"
+	"github.com/dallyhttp/dally/internal/policy"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,9 +60,10 @@ const (
 	StateClosing               // write side shut down, draining reads until FIN or a bound
 	StateClosed                // descriptor closed
 	StateHijacked              // handed to a handler by Hijack
+	StatePaused                // a greedy client's connection, not read for a while
 )
 
-var stateNames = [...]string{"new", "idle", "reading", "active", "closing", "closed", "hijacked"}
+var stateNames = [...]string{"new", "idle", "reading", "active", "closing", "closed", "hijacked", "paused"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -85,9 +88,28 @@ type Server struct {
 	// first byte of its next request. Advertised in Keep-Alive: timeout=.
 	// Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// IdleTimeoutMin is the idle timeout under full pressure: the timeout in
+	// force falls continuously from IdleTimeout to this as load rises (the
+	// draft, §11). Default 5 s, at most IdleTimeout.
+	IdleTimeoutMin time.Duration
 	// MinIdleWindow: an idle connection that answered a request less than
-	// this long ago is not closed by a drain or by shedding. Default 2 s.
+	// this long ago is not closed by the idle timeout, a drain or shedding.
+	// Default 2 s, at most IdleTimeout.
 	MinIdleWindow time.Duration
+	// MemoryBudget is the process memory at which memory pressure is full.
+	// Default: half the machine's memory.
+	MemoryBudget int64
+	// ShedPolicy chooses the idle connection closed for a newcomer at
+	// MaxConns: policy.ShedLRU (default) or policy.ShedRandom (for
+	// experiments).
+	ShedPolicy policy.ShedPolicy
+	// MaxConnsPerClient caps one client address's (IPv6: /64's) open
+	// connections; past it, newcomers get 503. Default 256 (generous: many
+	// users share an address behind NAT); -1 no cap.
+	MaxConnsPerClient int
+	// DisableGreedyControl turns off pausing and 503s for clients above
+	// their fair share while the server is saturated.
+	DisableGreedyControl bool
 	// HeaderTimeout bounds the time from a head's first byte to its end.
 	// Default 10 s. Heads slower than MinHeaderRate bytes/s after a 2 s grace
 	// are cut short too (slowloris).
@@ -135,6 +157,11 @@ type Server struct {
 	stats    counters
 	methods  map[string]bool
 	limits   h1.Limits
+
+	idlePolicy policy.IdleTimeout
+	press      pressure
+	clientsMu  sync.Mutex
+	clients    policy.Clients // guarded by clientsMu
 	sweepMu  sync.Mutex
 	sweepBuf []*conn
 
@@ -159,6 +186,12 @@ func (s *Server) init() error {
 		if s.MinIdleWindow == 0 {
 			s.MinIdleWindow = DefaultMinIdleWindow
 		}
+		s.idlePolicy = policy.IdleTimeout{
+			Max:       s.IdleTimeout,
+			Min:       min(cmp.Or(s.IdleTimeoutMin, policy.DefaultIdleMin), s.IdleTimeout),
+			MinWindow: min(s.MinIdleWindow, s.IdleTimeout),
+		}.WithDefaults()
+		s.clients.MaxConnsPerClient = s.MaxConnsPerClient
 		if s.HeaderTimeout == 0 {
 			s.HeaderTimeout = DefaultHeaderTimeout
 		}
@@ -215,6 +248,9 @@ func (s *Server) init() error {
 				l.OnTick = s.sweep
 			}
 			s.loops = append(s.loops, l)
+		}
+		s.initPressure()
+		for _, l := range s.loops {
 			s.loopsDone.Add(1)
 			go func() {
 				defer s.loopsDone.Done()

@@ -1,6 +1,9 @@
 package server
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // closeReason says why a connection ended; closes are counted by reason.
 type closeReason uint8
@@ -16,10 +19,12 @@ const (
 	reasonBadRequest                     // malformed request answered 4xx/5xx
 	reasonTimeout                        // header, body or write timeout
 	reasonError                          // I/O error or handler failure
+	reasonSaturated                      // Connection: close while the server is saturated
+	reasonGreedy                         // a greedy client answered 503
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"none", "peer", "idle_timeout", "shed", "max_requests", "drain", "close", "bad_request", "timeout", "error"}
+var reasonNames = [numReasons]string{"none", "peer", "idle_timeout", "shed", "max_requests", "drain", "close", "bad_request", "timeout", "error", "saturated", "greedy"}
 
 func (r closeReason) String() string { return reasonNames[r] }
 
@@ -34,6 +39,8 @@ type counters struct {
 	partialHeads   atomic.Int64
 	staged         atomic.Int64
 	hijacked       atomic.Int64
+	pauses         atomic.Int64
+	greedy503      atomic.Int64
 	closed         [numReasons]atomic.Int64
 }
 
@@ -52,6 +59,13 @@ type Stats struct {
 	Workers        int              // handler goroutines alive
 	BusyWorkers    int              // of which running a connection
 	Queued         int              // connections waiting for a worker
+	Pauses         int64            // times a greedy client's connection was paused
+	Greedy503      int64            // connections and requests refused as greedy (per-client cap or fair share)
+	Pressure       float64          // p in [0,1]: the scarcest resource
+	Saturation     float64          // the part of p from handlers, CPU and memory
+	IdleTimeout    time.Duration    // the idle timeout in force
+	KeepAlive      int              // the Keep-Alive: timeout= advertised, seconds
+	Saturated      bool             // responses carry Connection: close
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -72,5 +86,10 @@ func (s *Server) Stats() Stats {
 		st.Closed[r.String()] = s.stats.closed[r].Load()
 	}
 	st.Workers, st.BusyWorkers, st.Queued = s.pool.snapshot()
+	st.Pauses = s.stats.pauses.Load()
+	st.Greedy503 = s.stats.greedy503.Load()
+	st.Pressure, st.Saturation, st.IdleTimeout = s.Pressure()
+	st.KeepAlive = int(s.press.keepAlive.Load())
+	st.Saturated = s.press.closing.Load()
 	return st
 }
