@@ -100,9 +100,8 @@ type Server struct {
 	// Default: half the machine's memory.
 	MemoryBudget int64
 	// ShedPolicy chooses the idle connection closed for a newcomer at
-	// MaxConns: policy.ShedLRU (default) or policy.ShedRandom (for
-	// experiments).
-	ShedPolicy policy.ShedPolicy
+	// MaxConns: ShedLRU (default) or ShedRandom (for experiments).
+	ShedPolicy ShedPolicy
 	// MaxConnsPerClient caps one client address's (IPv6: /64's) open
 	// connections; past it, newcomers get 503. Default 256 (generous: many
 	// users share an address behind NAT); -1 no cap.
@@ -174,6 +173,15 @@ type Server struct {
 	draining  atomic.Bool
 	closed    atomic.Bool
 }
+
+// ShedPolicy chooses which idle connection is closed when a newcomer needs
+// a slot at MaxConns.
+type ShedPolicy = policy.ShedPolicy
+
+const (
+	ShedLRU    = policy.ShedLRU    // the least recently used (the draft, §5)
+	ShedRandom = policy.ShedRandom // one at random: the baseline LRU is compared with
+)
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or Close.
 var ErrServerClosed = http.ErrServerClosed
