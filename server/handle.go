@@ -343,5 +343,4 @@ func errorResponse(status int, reason string, retryAfter int) []byte {
 	return append(b, body...)
 }
 
-
 var crlfcrlf = []byte("\r\n\r\n")

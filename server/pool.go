@@ -34,7 +34,7 @@ type workerPool struct {
 	// connections or pipelining hard).
 	queue  policy.Scheduler[conn] // guarded by mu
 	n      int                    // guarded by mu: workers alive
-	busy   int       // guarded by mu
+	busy   int                    // guarded by mu
 	nq     atomic.Int32
 	closed bool // guarded by mu: workers exit instead of parking
 }

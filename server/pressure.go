@@ -22,14 +22,14 @@ type pressure struct {
 	closing     atomic.Bool   // saturated: responses carry Connection: close
 	completed   atomic.Int64  // requests finished, folded into drain
 
-	mu       sync.Mutex // guards the fields below
-	gate     policy.CloseGate
-	drain    policy.DrainRate
-	folded   int64
-	samples  []metrics.Sample
-	maxFDs   int
-	baseFDs  int
-	memLimit int64
+	mu        sync.Mutex // guards the fields below
+	gate      policy.CloseGate
+	drain     policy.DrainRate
+	folded    int64
+	samples   []metrics.Sample
+	maxFDs    int
+	baseFDs   int
+	memLimit  int64
 	prevSched []uint64 // the scheduling-latency histogram at the last tick
 }
 

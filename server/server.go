@@ -161,8 +161,8 @@ type Server struct {
 	press      pressure
 	clientsMu  sync.Mutex
 	clients    policy.Clients // guarded by clientsMu
-	sweepMu  sync.Mutex
-	sweepBuf []*conn
+	sweepMu    sync.Mutex
+	sweepBuf   []*conn
 
 	mu        sync.Mutex
 	listeners map[net.Listener]*acceptor
