@@ -8,20 +8,20 @@ package policy
 // A limit of zero or less means "unknown or unlimited": that resource then
 // contributes no pressure.
 type Load struct {
-	Conns, MaxConns int    // open connections vs the connection limit
-	FDs, MaxFDs     int    // open descriptors vs RLIMIT_NOFILE
-	MemBytes        int64  // process memory in use, in bytes
-	MemBudget       int64  // memory the process may use, in bytes
-	BusyWorkers     int    // handler goroutines running a request
-	MaxWorkers      int    // size of the handler pool
-	RunQueue        int    // requests read and waiting for a worker
-	MaxRunQueue     int    // bound on RunQueue
+	Conns, MaxConns int   // open connections vs the connection limit
+	FDs, MaxFDs     int   // open descriptors vs RLIMIT_NOFILE
+	MemBytes        int64 // process memory in use, in bytes
+	MemBudget       int64 // memory the process may use, in bytes
+	BusyWorkers     int   // handler goroutines running a request
+	MaxWorkers      int   // size of the handler pool
+	RunQueue        int   // requests read and waiting for a worker
+	MaxRunQueue     int   // bound on RunQueue
 	// SchedDelay is how long runnable goroutines recently waited for a CPU
 	// (the runtime's scheduling latency, e.g. its 90th percentile over the
 	// last tick); MaxSchedDelay is the delay that counts as full CPU
 	// saturation. With goroutines as cheap as they are, a CPU-bound server
 	// shows saturation here long before its worker pool fills.
-	SchedDelay, MaxSchedDelay int64 // nanoseconds
+	SchedDelay, MaxSchedDelay int64  // nanoseconds
 	_                         [0]int // force keyed literals
 }
 
