@@ -99,7 +99,8 @@ func (s *Server) newConn(fd int, addr net.Addr, ctx context.Context) {
 	c := &conn{srv: s, fd: fd, ctx: ctx}
 	c.idle.Value, c.sched.Value = c, c
 	if ta, ok := addr.(*net.TCPAddr); ok {
-		c.remote = ta.AddrPort()
+		ap := ta.AddrPort()
+		c.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	c.key = policy.ClientOf(c.remote.Addr())
 	nextConnID.Lock()

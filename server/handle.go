@@ -27,7 +27,9 @@ func (c *conn) handle(w *worker) bool {
 		c.fail(w, &h1.Error{Status: 501, Reason: "method not implemented"})
 		return false
 	}
-	if hr.ExpectOther {
+	// RFC 9110 §10.1.1: an expectation in an HTTP/1.0 request is ignored.
+	http10 := hr.Major == 1 && hr.Minor == 0
+	if hr.ExpectOther && !http10 {
 		c.fail(w, &h1.Error{Status: 417, Reason: "unsupported expectation"})
 		return false
 	}
@@ -53,7 +55,7 @@ func (c *conn) handle(w *worker) bool {
 	if kind == h1.BodyNone || (kind == h1.BodyLength && length == 0) {
 		req.Body = http.NoBody
 	} else {
-		b = &body{c: c, w: w, rw: rw, kind: kind, remaining: length, expect100: hr.Expect100}
+		b = &body{c: c, w: w, rw: rw, kind: kind, remaining: length, expect100: hr.Expect100 && !http10}
 		req.Body = b
 		rw.body = b
 	}

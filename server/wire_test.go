@@ -283,6 +283,18 @@ func TestPipelinedResponsesInOrder(t *testing.T) {
 	w.wantOpen()
 }
 
+func TestRemoteAddrIsPlainIPv4(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	}))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, body := w.response("GET")
+	if body != w.c.LocalAddr().String() {
+		t.Fatalf("RemoteAddr %q, want %q", body, w.c.LocalAddr())
+	}
+}
+
 func TestHTTP10UnknownLengthIsCloseDelimited(t *testing.T) {
 	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "part1 ")
