@@ -46,6 +46,9 @@ func main() {
 
 	srv := &server.Server{
 		Addr: *listen,
+		// The anchors do not end connections after N requests (nginx is
+		// configured with a high keepalive_requests); neither does dally here.
+		MaxRequestsPerConn: -1,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
