@@ -367,7 +367,7 @@ func (c *conn) admitRequest(w *worker) bool {
 		return true
 	}
 	s.clientsMu.Lock()
-	v := s.clients.Request(c.client, evloop.Now(), s.press.closing.Load())
+	v := s.clients.Request(c.client, evloop.Now(), s.press.greedy.Load())
 	s.clientsMu.Unlock()
 	switch v.Decision {
 	case policy.Pause:

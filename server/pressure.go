@@ -20,10 +20,12 @@ type pressure struct {
 	idleTimeout atomic.Int64  // the idle timeout in force (ns)
 	keepAlive   atomic.Int32  // its advertised value, whole seconds
 	closing     atomic.Bool   // saturated: responses carry Connection: close
+	greedy      atomic.Bool   // saturated, CPU included: greedy clients are paused
 	completed   atomic.Int64  // requests finished, folded into drain
 
-	mu        sync.Mutex // guards the fields below
-	gate      policy.CloseGate
+	mu        sync.Mutex       // guards the fields below
+	gate      policy.CloseGate // on saturation of memory, workers and their queue
+	cpuGate   policy.CloseGate // on saturation including the CPU: greedy control
 	drain     policy.DrainRate
 	folded    int64
 	samples   []metrics.Sample
@@ -132,12 +134,18 @@ func (s *Server) updatePressure(now int64) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	l := s.load()
-	p, sat := policy.Pressure(l), policy.Saturation(l)
+	ps := l.Pressures()
+	p, sat := ps.Max(), ps.Saturation()
 	pr.p.Store(math.Float64bits(p))
 	pr.sat.Store(math.Float64bits(sat))
 	pr.idleTimeout.Store(int64(s.idlePolicy.Effective(p)))
 	pr.keepAlive.Store(int32(s.idlePolicy.KeepAliveSeconds(p)))
-	pr.closing.Store(pr.gate.CloseAfterResponse(sat))
+	// Closing connections frees memory, workers and slots, but not CPU: a
+	// client told to close comes back with a handshake, which costs more
+	// CPU than the request it saved. So a busy CPU does not close
+	// connections; it engages greedy-client control, which does relieve it.
+	pr.closing.Store(pr.gate.CloseAfterResponse(max(ps.Mem, ps.Workers, ps.RunQueue)))
+	pr.greedy.Store(pr.cpuGate.CloseAfterResponse(sat))
 	done := pr.completed.Load()
 	if d := done - pr.folded; d > 0 {
 		pr.drain.Done(now, int(d))

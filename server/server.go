@@ -103,8 +103,9 @@ type Server struct {
 	// MaxConns: ShedLRU (default) or ShedRandom (for experiments).
 	ShedPolicy ShedPolicy
 	// MaxConnsPerClient caps one client address's (IPv6: /64's) open
-	// connections; past it, newcomers get 503. Default 256 (generous: many
-	// users share an address behind NAT); -1 no cap.
+	// connections; past it, newcomers get 503. Default: a quarter of
+	// MaxConns, at least 256 (generous: many users share an address behind
+	// NAT, and load generators open hundreds from one); -1 no cap.
 	MaxConnsPerClient int
 	// DisableGreedyControl turns off pausing and 503s for clients above
 	// their fair share while the server is saturated.
@@ -199,7 +200,6 @@ func (s *Server) init() error {
 			Min:       min(cmp.Or(s.IdleTimeoutMin, policy.DefaultIdleMin), s.IdleTimeout),
 			MinWindow: min(s.MinIdleWindow, s.IdleTimeout),
 		}.WithDefaults()
-		s.clients.MaxConnsPerClient = s.MaxConnsPerClient
 		if s.HeaderTimeout == 0 {
 			s.HeaderTimeout = DefaultHeaderTimeout
 		}
@@ -218,6 +218,10 @@ func (s *Server) init() error {
 		if s.MaxConns == 0 {
 			s.MaxConns = defaultMaxConns()
 		}
+		if s.MaxConnsPerClient == 0 {
+			s.MaxConnsPerClient = max(256, s.MaxConns/4)
+		}
+		s.clients.MaxConnsPerClient = s.MaxConnsPerClient
 		if s.MaxWorkers == 0 {
 			s.MaxWorkers = DefaultMaxWorkers
 		}
