@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
@@ -67,6 +68,8 @@ type conn struct {
 	rpos, rend int           // unread input is rbuf[rpos:rend]
 	headStart  int64         // loop clock at the first byte of the head being read
 	nreq       int           // requests started on this connection
+	served     atomic.Int32  // nreq, readable by ConnTable
+	created    int64         // Immutable: loop clock at accept
 	drained    bool          // the last read returned less than it asked for: the socket was empty
 	resumed    bool          // the head in the buffer was already admitted before a pause
 	out        []byte        // responses written but not yet sent
@@ -125,6 +128,7 @@ func (s *Server) newConn(fd int, addr net.Addr, ctx context.Context) {
 		return
 	}
 	now := evloop.Now()
+	c.created = now
 	// Until its first byte, a new connection waits like an idle one: under
 	// the idle timeout and in the LRU (the oldest silent one is shed first).
 	s.idle.push(c, now)

@@ -21,6 +21,7 @@ func (c *conn) handle(w *worker) bool {
 	hr := &w.req
 	c.rpos += w.headLen
 	c.nreq++
+	c.served.Store(int32(c.nreq))
 
 	// Checks that belong to the server rather than to the wire codec.
 	if !s.methods[string(hr.Method)] {

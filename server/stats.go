@@ -3,6 +3,8 @@ package server
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/dallyhttp/dally/internal/evloop"
 )
 
 // closeReason says why a connection ended; closes are counted by reason.
@@ -92,4 +94,64 @@ func (s *Server) Stats() Stats {
 	st.KeepAlive = int(s.press.keepAlive.Load())
 	st.Saturated = s.press.closing.Load()
 	return st
+}
+
+// ConnSnapshot is one row of the connection table.
+type ConnSnapshot struct {
+	ID       uint64
+	Remote   string
+	State    State
+	Age      time.Duration // since accept
+	Idle     time.Duration // since the connection last went idle (0 unless idle)
+	Requests int           // requests started on it
+}
+
+// ConnTable returns up to max connections (all when max <= 0), for status
+// pages. It takes the server's table lock briefly and each connection's
+// lock in turn.
+func (s *Server) ConnTable(max int) []ConnSnapshot {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		if max > 0 && len(conns) >= max {
+			break
+		}
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	now := evloop.Now()
+	out := make([]ConnSnapshot, 0, len(conns))
+	for _, c := range conns {
+		c.mu.Lock()
+		st := c.state
+		c.mu.Unlock()
+		row := ConnSnapshot{
+			ID: c.id, Remote: c.remote.String(), State: st,
+			Age: time.Duration(now - c.created), Requests: int(c.served.Load()),
+		}
+		if st == StateIdle {
+			s.idle.mu.Lock()
+			row.Idle = time.Duration(now - c.idle.LastUse)
+			s.idle.mu.Unlock()
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// ConnsByState counts open connections by state.
+func (s *Server) ConnsByState() map[State]int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	m := map[State]int{}
+	for _, c := range conns {
+		c.mu.Lock()
+		m[c.state]++
+		c.mu.Unlock()
+	}
+	return m
 }
