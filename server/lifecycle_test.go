@@ -355,3 +355,17 @@ func TestShortWriteAgainstContentLengthCloses(t *testing.T) {
 		t.Fatalf("raw %q", raw)
 	}
 }
+
+func TestConnTableAndStates(t *testing.T) {
+	s, addr := startServer(t, nil, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	for i := 0; i < 3; i++ {
+		w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		w.response("GET")
+	}
+	waitFor(t, "idle", time.Second, func() bool { return s.ConnsByState()[StateIdle] == 1 })
+	rows := s.ConnTable(0)
+	if len(rows) != 1 || rows[0].Requests != 3 || rows[0].State != StateIdle || rows[0].Remote != w.c.LocalAddr().String() {
+		t.Fatalf("table %+v", rows)
+	}
+}
