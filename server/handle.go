@@ -222,11 +222,14 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, error) {
 		vals[i] = v
 		req.Header[k] = vals[i : i+1 : i+1]
 	}
-	// RFC 9112 §3.2.2: the authority of an absolute-form target is the host.
+	// RFC 9112 §3.2.2: the authority of an absolute-form target is the
+	// host. As in net/http, Host moves from the header map to req.Host.
+	host := req.Header["Host"]
+	delete(req.Header, "Host")
 	if u.Host != "" {
 		req.Host = u.Host
-	} else {
-		req.Host = hs.of(hr.Host)
+	} else if len(host) > 0 {
+		req.Host = host[0]
 	}
 	kind, n := h1.RequestBody(hr)
 	switch kind {
