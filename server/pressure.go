@@ -95,16 +95,6 @@ func (s *Server) initPressure() {
 	s.press.keepAlive.Store(int32(s.idlePolicy.KeepAliveSeconds(0)))
 }
 
-// defaultMemoryBudget is half the machine's memory: past it, idle
-// connections are kept for shorter (the budget is a signal, not a limit).
-func defaultMemoryBudget() int64 {
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) != nil {
-		return 0
-	}
-	return int64(si.Totalram) * int64(si.Unit) / 2
-}
-
 // load is what the pressure signal is computed from.
 func (s *Server) load() policy.Load {
 	pr := &s.press

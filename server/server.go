@@ -417,7 +417,7 @@ func (a *acceptor) accept() {
 		return
 	}
 	for i := 0; i < acceptsPerTurn; i++ {
-		nfd, sa, err := unix.Accept4(a.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, sa, err := acceptNonblock(a.fd)
 		switch {
 		case err == nil:
 			a.backoff = 0
