@@ -53,8 +53,8 @@ type conn struct {
 	waiter   chan struct{} // guarded by mu: set while the owner waits
 	deadline int64         // guarded by mu: end of the current phase (loop clock)
 	timerFor timerFor      // guarded by mu
-	cancel   context.CancelFunc
-	lingered int // guarded by mu: bytes discarded while closing
+	cancel   *reqContext   // guarded by mu: the running request's context
+	lingered int           // guarded by mu: bytes discarded while closing
 
 	timer evloop.Timer
 
@@ -252,7 +252,7 @@ func (c *conn) OnEvent(flags uint32) {
 			// request's context (the response is still written if it can be).
 			c.hup = true
 			if c.cancel != nil {
-				c.cancel()
+				c.cancel.cancel(context.Canceled)
 			}
 		}
 		c.signal()
@@ -677,7 +677,7 @@ func (c *conn) abort(r closeReason) {
 		unix.Shutdown(c.fd, unix.SHUT_RDWR)
 		c.readable, c.writable = true, true
 		if c.cancel != nil {
-			c.cancel()
+			c.cancel.cancel(context.Canceled)
 		}
 		c.signal()
 	case StateClosed, StateHijacked:

@@ -61,9 +61,10 @@ func (c *conn) handle(w *worker) bool {
 		rw.body = b
 	}
 
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx := newReqContext(c.ctx)
+	cancel := func() { ctx.cancel(context.Canceled) }
 	c.mu.Lock()
-	c.cancel = cancel
+	c.cancel = ctx
 	gone := c.hup
 	c.mu.Unlock()
 	if gone {

@@ -169,7 +169,6 @@ type Server struct {
 	listeners map[net.Listener]*acceptor
 	conns     map[*conn]struct{}
 	baseCtx   context.Context
-	cancelAll context.CancelFunc
 	loopsDone sync.WaitGroup
 	draining  atomic.Bool
 	closed    atomic.Bool
@@ -247,7 +246,9 @@ func (s *Server) init() error {
 		}
 		s.listeners = map[net.Listener]*acceptor{}
 		s.conns = map[*conn]struct{}{}
-		s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
+		// Not cancellable: Close cancels active requests through their
+		// connections (see reqContext).
+		s.baseCtx = context.Background()
 		s.pool.init(s)
 		s.idle.init()
 		for i := 0; i < s.Loops; i++ {
@@ -563,7 +564,6 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closeListeners()
-	s.cancelAll()
 	s.mu.Lock()
 	all := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// reqContext is a request's context, cancelled when the handler returns,
+// when the client goes away, or when the server closes.
+//
+// context.WithCancel would register every request with its parent (a lock
+// and a map entry, both ways) and allocate twice. reqContext watches its
+// parent only once somebody asks for Done or derives a context from it,
+// which most handlers never do; and it implements AfterFunc, so contexts
+// derived with context.WithCancel or WithTimeout need no goroutine.
+//
+// The server's own base context is context.Background (Close cancels
+// active requests through their connections), so context.Cause finds no
+// cancelCtx up the chain and reports Err, as it should. A BaseContext
+// that is itself cancellable keeps that property only for its own cause.
+type reqContext struct {
+	parent context.Context // Immutable.
+
+	mu     sync.Mutex
+	done   chan struct{} // guarded by mu: made by Done, closed on cancel
+	err    error         // guarded by mu
+	stop   func() bool   // guarded by mu: ends the watch on parent
+	afters []*afterFunc  // guarded by mu
+}
+
+type afterFunc struct {
+	f    func()
+	used bool // guarded by reqContext.mu: ran or stopped
+}
+
+func newReqContext(parent context.Context) *reqContext { return &reqContext{parent: parent} }
+
+func (c *reqContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *reqContext) Value(key any) any           { return c.parent.Value(key) }
+
+func (c *reqContext) Err() error {
+	c.mu.Lock()
+	err := c.err
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.parent.Err(); err != nil {
+		c.cancel(err)
+		return err
+	}
+	return nil
+}
+
+func (c *reqContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	d := c.done
+	watch := c.err == nil && c.stop == nil
+	c.mu.Unlock()
+	if watch {
+		c.watchParent()
+	}
+	return d
+}
+
+// watchParent cancels c when its parent ends.
+func (c *reqContext) watchParent() {
+	if c.parent.Done() == nil {
+		return
+	}
+	stop := context.AfterFunc(c.parent, func() { c.cancel(c.parent.Err()) })
+	c.mu.Lock()
+	if c.stop == nil && c.err == nil {
+		c.stop = stop
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	stop()
+}
+
+// AfterFunc makes reqContext an "afterFuncer" to the context package: f
+// runs in its own goroutine once c is done; stop prevents that.
+func (c *reqContext) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	c.afters = append(c.afters, a)
+	watch := c.stop == nil
+	c.mu.Unlock()
+	if watch {
+		c.watchParent()
+	}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.used {
+			return false
+		}
+		a.used = true
+		return true
+	}
+}
+
+// cancel ends c with err; only the first call counts.
+func (c *reqContext) cancel(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	for _, a := range c.afters {
+		if !a.used {
+			a.used = true
+			go a.f()
+		}
+	}
+	c.afters = nil
+	stop := c.stop
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+func (c *reqContext) String() string { return "dally request context" }
