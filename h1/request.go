@@ -226,10 +226,16 @@ func (r *Request) field(name, value []byte) error {
 		}
 	case 14:
 		if equalFold(name, "content-length") {
+			if r.TransferEncoding {
+				return errCLAndTE // as partialFraming: refused at its line, not at the head's end
+			}
 			return parseContentLength(value, &r.ContentLength)
 		}
 	case 17:
 		if equalFold(name, "transfer-encoding") {
+			if r.ContentLength >= 0 {
+				return errCLAndTE
+			}
 			r.TransferEncoding = true
 			return r.te.add(value)
 		}
