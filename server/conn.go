@@ -71,6 +71,7 @@ type conn struct {
 	served     atomic.Int32  // nreq, readable by ConnTable
 	created    int64         // Immutable: loop clock at accept
 	drained    bool          // the last read returned less than it asked for: the socket was empty
+	finEdge    bool          // the event that handed the connection over reported the peer's FIN
 	resumed    bool          // the head in the buffer was already admitted before a pause
 	out        []byte        // responses written but not yet sent
 	readLimit  time.Duration // this request's body wait bound, if the handler set one
@@ -237,6 +238,9 @@ func (c *conn) OnEvent(flags uint32) {
 		c.state = StateActive
 		c.readable = false
 		c.drained = false
+		// Edge-triggered: a FIN that came with the request raises no
+		// further edge, so the owner must not skip the read that sees it.
+		c.finEdge = flags&(netpoll.HangUp|netpoll.Failed) != 0
 		c.mu.Unlock()
 		c.srv.pool.dispatch(c)
 		return
@@ -746,7 +750,7 @@ func (c *conn) readHead(w *worker) bool {
 		// A stream socket's read that returned less than it asked for
 		// emptied the socket: skip the read that would say EAGAIN. Bytes
 		// arriving since raise an edge that goIdle sees as readable.
-		if !had && c.drained {
+		if !had && c.drained && !c.finEdge {
 			c.drained = false
 			if c.goIdle() {
 				return false

@@ -53,6 +53,26 @@ func TestPeerFINNoticedWhileIdle(t *testing.T) {
 	}
 }
 
+// A client that sends its request and its FIN at once (a half-close, as
+// fixture harnesses and `nc -N` do) raises one readiness edge for both:
+// the server answers, sees the FIN it already has, and closes at once.
+func TestRequestWithFINIsAnsweredThenClosed(t *testing.T) {
+	s, addr := startServer(t, nil, http.HandlerFunc(hello))
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		w := dial(t, addr)
+		w.send(req)
+		w.c.(*net.TCPConn).CloseWrite()
+		raw := w.rawUntilClose() // fails if the server waits for its idle timeout
+		if n := strings.Count(raw, "HTTP/1.1 200"); n != strings.Count(req, "GET") {
+			t.Fatalf("%d responses to %q: %q", n, req, raw)
+		}
+	}
+	waitFor(t, "connections closed", time.Second, func() bool { return s.Stats().Open == 0 })
+}
+
 func TestPeerFINCancelsRequestContext(t *testing.T) {
 	cancelled := make(chan struct{})
 	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
