@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -18,6 +19,8 @@ import (
 )
 
 var body = []byte("Hello, World!")
+
+var stopProfile = func() {}
 
 // exitCleanly makes SIGTERM and SIGINT an exit(0) and, with -exit-on-eof,
 // so is the end of stdin. bench/instructions needs the latter: callgrind
@@ -28,6 +31,7 @@ func exitCleanly(onEOF bool) {
 	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-c
+		stopProfile()
 		os.Exit(0)
 	}()
 	if onEOF {
@@ -41,7 +45,16 @@ func exitCleanly(onEOF bool) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	exitOnEOF := flag.Bool("exit-on-eof", false, "exit when stdin reaches EOF")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM/SIGINT (for looking, not for the figures)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 	exitCleanly(*exitOnEOF)
 
 	srv := &server.Server{
