@@ -57,10 +57,10 @@ func (l *idleList) victim(how policy.ShedPolicy, now int64, minIdle time.Duratio
 const maxSweepPerTick = 4096
 
 // expired unlinks up to maxSweepPerTick connections idle for timeout or more.
-func (l *idleList) expired(now int64, timeout time.Duration, into []*conn) []*conn {
+func (l *idleList) expired(now int64, timeout time.Duration, limit int, into []*conn) []*conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for len(into) < maxSweepPerTick {
+	for len(into) < min(limit, maxSweepPerTick) {
 		n := l.l.Expired(now, timeout)
 		if n == nil {
 			break
@@ -77,15 +77,45 @@ func (s *Server) sweep(now int64) {
 	s.updatePressure(now)
 	timeout := time.Duration(s.press.idleTimeout.Load())
 	reason := reasonIdle
-	if s.draining.Load() {
-		timeout, reason = s.idlePolicy.MinWindow, reasonDrain
-	}
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
-	s.sweepBuf = s.idle.expired(now, timeout, s.sweepBuf[:0])
+	limit := maxSweepPerTick
+	if s.draining.Load() {
+		timeout, reason = s.idlePolicy.MinWindow, reasonDrain
+		limit = s.drainQuota(now)
+	}
+	s.sweepBuf = s.idle.expired(now, timeout, limit, s.sweepBuf[:0])
 	for i, c := range s.sweepBuf {
-		c.closeIfIdle(reason)
+		if c.closeIfIdle(reason) && reason == reasonDrain {
+			s.drain.closed++
+		}
 		s.sweepBuf[i] = nil
 	}
 	s.pool.reap(now)
+}
+
+// drainSpread paces the close of idle connections during Shutdown.
+type drainSpread struct {
+	start  int64 // loop clock when the drain began; 0 before
+	total  int   // connections open then
+	closed int   // idle connections the drain has closed since
+}
+
+// drainQuota is how many idle connections this sweep may close while
+// draining: with DrainSpread set, the connections open when the drain
+// began are closed at an even pace over that time, so their clients do
+// not all reconnect (to the other replicas) in the same instant. Called
+// with sweepMu held.
+func (s *Server) drainQuota(now int64) int {
+	d := &s.drain
+	if d.start == 0 {
+		d.start, d.total = now, int(s.stats.open.Load())
+	}
+	spread := int64(s.DrainSpread)
+	elapsed := now - d.start
+	if spread <= 0 || elapsed >= spread {
+		return maxSweepPerTick
+	}
+	due := int((int64(d.total)*elapsed + spread - 1) / spread) // rounded up: the first tick closes one
+	return max(due-d.closed, 0)
 }

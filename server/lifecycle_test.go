@@ -324,6 +324,55 @@ func TestShutdownDrains(t *testing.T) {
 	}
 }
 
+// With DrainSpread, Shutdown closes idle connections at an even pace: the
+// quota grows with time, so the last of n cannot close before (n-1)/n of
+// the spread has passed, however the machine schedules the sweeps.
+func TestShutdownSpreadsIdleCloses(t *testing.T) {
+	const n, spread = 8, 800 * time.Millisecond
+	s, addr := startServer(t, &Server{MinIdleWindow: 10 * time.Millisecond, DrainSpread: spread}, http.HandlerFunc(hello))
+	var conns []*wire
+	for range n {
+		w := dial(t, addr)
+		w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		w.response("GET")
+		conns = append(conns, w)
+	}
+	waitFor(t, "all idle", time.Second, func() bool { return s.Stats().Idle == n })
+	time.Sleep(20 * time.Millisecond) // past the minimum window
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	closedAt := make(chan time.Duration, n)
+	for _, w := range conns {
+		go func() {
+			w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var b [1]byte
+			if _, err := w.c.Read(b[:]); err == io.EOF {
+				closedAt <- time.Since(start)
+			} else {
+				closedAt <- -1
+			}
+		}()
+	}
+	var first, last time.Duration = time.Hour, 0
+	for range n {
+		d := <-closedAt
+		if d < 0 {
+			t.Fatal("a connection did not end with an orderly close")
+		}
+		first, last = min(first, d), max(last, d)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if last < spread*(n-1)/n-50*time.Millisecond {
+		t.Fatalf("closes between %v and %v: not spread over %v", first, last, spread)
+	}
+	if got := s.Stats().Closed["drain"]; got != n {
+		t.Fatalf("closed by drain = %d, want %d", got, n)
+	}
+}
+
 func TestHijack(t *testing.T) {
 	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nc, brw, err := w.(http.Hijacker).Hijack()

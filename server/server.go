@@ -140,6 +140,13 @@ type Server struct {
 	// ExtraMethods are request methods, beyond RFC 9110's and PATCH, that
 	// reach the handler; any other method is answered 501 (RFC 9110 §9.1).
 	ExtraMethods []string
+	// DrainSpread spreads the close of idle connections during Shutdown
+	// over this long: those open when the drain begins are closed at an
+	// even pace (each once its MinIdleWindow has passed), so that their
+	// clients reconnect elsewhere gradually rather than all at once. Zero
+	// closes them all as soon as their window allows. Shutdown's context
+	// deadline still ends everything. Default 0.
+	DrainSpread time.Duration
 	// ConnState, if set, is called when a connection changes state.
 	ConnState func(ConnInfo, State)
 	// ErrorLog receives errors from accepting and from handlers' panics;
@@ -163,7 +170,8 @@ type Server struct {
 	clientsMu  sync.Mutex
 	clients    policy.Clients // guarded by clientsMu
 	sweepMu    sync.Mutex
-	sweepBuf   []*conn
+	sweepBuf   []*conn     // guarded by sweepMu
+	drain      drainSpread // guarded by sweepMu
 
 	mu        sync.Mutex
 	listeners map[net.Listener]*acceptor
