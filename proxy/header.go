@@ -1,0 +1,109 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dallyhttp/dally/h1"
+)
+
+// removeHopByHop deletes the fields that belong to one link (RFC 9110
+// §7.6.1): every field Connection names, then the fixed set h1.IsHopByHop
+// knows (Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding,
+// Upgrade). It reports whether TE offered "trailers" (RFC 9110 §10.1.4).
+func removeHopByHop(h http.Header) (teTrailers bool) {
+	for _, v := range h["Connection"] {
+		forEachToken(v, func(name string) {
+			if !isEndToEndFraming(name) {
+				delete(h, http.CanonicalHeaderKey(name))
+			}
+		})
+	}
+	for _, v := range h["Te"] {
+		forEachToken(v, func(t string) {
+			if i := strings.IndexByte(t, ';'); i >= 0 {
+				t = strings.TrimSpace(t[:i])
+			}
+			teTrailers = teTrailers || strings.EqualFold(t, "trailers")
+		})
+	}
+	for k := range h {
+		if h1.IsHopByHop([]byte(k)) {
+			delete(h, k)
+		}
+	}
+	return teTrailers
+}
+
+// isEndToEndFraming: a Connection option naming Content-Length or Host must
+// not make the proxy drop them (that would change the message's framing or
+// target; RFC 9110 §7.6.1 forbids listing them). The proxy computes
+// framing itself anyway.
+func isEndToEndFraming(name string) bool {
+	return strings.EqualFold(name, "content-length") || strings.EqualFold(name, "host")
+}
+
+// forEachToken calls f with each non-empty element of a comma-separated list.
+func forEachToken(v string, f func(string)) {
+	for v != "" {
+		var e string
+		e, v, _ = strings.Cut(v, ",")
+		if e = strings.TrimSpace(e); e != "" {
+			f(e)
+		}
+	}
+}
+
+// hasToken reports whether the list v contains tok (case-insensitive).
+func hasToken(vs []string, tok string) bool {
+	found := false
+	for _, v := range vs {
+		forEachToken(v, func(e string) { found = found || strings.EqualFold(e, tok) })
+	}
+	return found
+}
+
+// isUpgrade: the client asks to switch protocols (RFC 9110 §7.8), which the
+// proxy tunnels rather than strips.
+func isUpgrade(h http.Header) bool {
+	return len(h["Upgrade"]) > 0 && hasToken(h["Connection"], "upgrade")
+}
+
+// addVia appends this hop to Via (RFC 9110 §7.6.3): the protocol version
+// of the message as received (the "HTTP/" prefix omitted) and a pseudonym.
+func addVia(h http.Header, major, minor int, pseudonym string) {
+	hop := strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + pseudonym
+	if old := h["Via"]; len(old) > 0 {
+		h["Via"] = []string{strings.Join(old, ", ") + ", " + hop}
+		return
+	}
+	h["Via"] = []string{hop}
+}
+
+// addForwarded sets the de-facto X-Forwarded-* fields of a reverse proxy:
+// the client's address appended to X-Forwarded-For, the scheme and Host the
+// client used in X-Forwarded-Proto and X-Forwarded-Host (this hop's view
+// replaces any the client sent: they are the ones the upstream can trust).
+func addForwarded(h http.Header, r *http.Request) {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if old := h["X-Forwarded-For"]; len(old) > 0 {
+		h["X-Forwarded-For"] = []string{strings.Join(old, ", ") + ", " + ip}
+	} else {
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
+	if r.Host != "" {
+		h["X-Forwarded-Host"] = []string{r.Host}
+	} else {
+		delete(h, "X-Forwarded-Host")
+	}
+}
