@@ -46,6 +46,16 @@ func startProxy(t *testing.T, p *Proxy) string {
 	return ln.Addr().String()
 }
 
+func fdList() string {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	var b strings.Builder
+	for _, e := range ents {
+		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		b.WriteString(e.Name() + "=" + l + " ")
+	}
+	return b.String()
+}
+
 func countFDs() int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -65,7 +75,7 @@ func checkNoLeaks(t *testing.T, goroutines, fds int) {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<16)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("leak: goroutines %d -> %d, descriptors %d -> %d\n%s", goroutines, g, fds, f, buf)
+			t.Errorf("leak: goroutines %d -> %d, descriptors %d -> %d %s\n%s", goroutines, g, fds, f, fdList(), buf)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

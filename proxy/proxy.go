@@ -603,9 +603,6 @@ func copyBody(w http.ResponseWriter, src io.Reader) error {
 // fail answers with status and a short plain-text reason.
 func fail(w http.ResponseWriter, r *http.Request, status int, reason string) {
 	h := w.Header()
-	for k := range h {
-		delete(h, k)
-	}
 	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(reason) + 1)}
 	closeClient(h, r)
