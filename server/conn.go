@@ -393,7 +393,8 @@ func (c *conn) admitRequest(w *worker) bool {
 }
 
 // headTooSlow judges a partial head at its deadline: too old, or, after
-// the grace, arriving slower than MinHeaderRate (slowloris). Called with mu held.
+// the grace, arriving slower than MinHeaderRate (slowloris). Called with mu
+// held, or by the owner.
 func (c *conn) headTooSlow(now int64) bool {
 	age := time.Duration(now - c.headStart)
 	if age >= c.srv.HeaderTimeout {
@@ -773,6 +774,16 @@ func (c *conn) readHead(w *worker) bool {
 				if c.goIdle() {
 					return false
 				}
+			} else if c.headTooSlow(evloop.Now()) {
+				// The head timer fires on the loop, which may find the
+				// connection owned (a byte arrived in the same turn) and
+				// leave the judgement here: a client sending a byte per
+				// tick would otherwise never be cut.
+				c.srv.stats.headerTimeouts.Add(1)
+				c.out = append(c.out, errorResponse(408, "the request head did not arrive in time", 0)...)
+				c.flush(w.wake)
+				c.closeInStages(reasonTimeout)
+				return false
 			} else if c.goReading() {
 				return false
 			}
