@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/proxy"
 	"github.com/dallyhttp/dally/server"
 	"go.yaml.in/yaml/v3"
 )
@@ -61,17 +62,24 @@ const (
 )
 
 // Balance policies of a reverse proxy route.
-var balances = []string{"round_robin", "least_conn", "random"}
+var balances = []string{"round_robin", "least_conn"}
 
 // Route sends the requests for a host and path prefix to one handler.
 type Route struct {
-	Host         string   `yaml:"host,omitempty"`
-	Path         string   `yaml:"path,omitempty"`
-	Type         string   `yaml:"type"`
-	Root         string   `yaml:"root,omitempty"`
-	Upstreams    []string `yaml:"upstreams,omitempty"`
-	Balance      string   `yaml:"balance,omitempty"`
-	ConnectPorts []int    `yaml:"connect_ports,omitempty"`
+	Host        string   `yaml:"host,omitempty"`
+	Path        string   `yaml:"path,omitempty"`
+	Type        string   `yaml:"type"`
+	Root        string   `yaml:"root,omitempty"`
+	Upstreams   []string `yaml:"upstreams,omitempty"`
+	Balance     string   `yaml:"balance,omitempty"`
+	RewriteHost bool     `yaml:"rewrite_host,omitempty"`
+	// Proxy and forward routes: how long to wait upstream.
+	UpstreamTimeout Duration `yaml:"upstream_timeout,omitempty"`
+	DialTimeout     Duration `yaml:"dial_timeout,omitempty"`
+	FailTimeout     Duration `yaml:"fail_timeout,omitempty"`
+	ConnectPorts    []int    `yaml:"connect_ports,omitempty"`
+	// TunnelIdleTimeout closes a CONNECT tunnel idle both ways this long.
+	TunnelIdleTimeout Duration `yaml:"tunnel_idle_timeout,omitempty"`
 
 	// Line is where the route starts in its file (0 when built from flags).
 	Line int `yaml:"-"`
@@ -109,12 +117,20 @@ type Drain struct {
 	Delay Duration `yaml:"delay"`
 	// Timeout is the hard deadline of server.Shutdown after Delay.
 	Timeout Duration `yaml:"timeout"`
+	// Spread paces the close of idle connections over this long
+	// (server.DrainSpread), so their clients do not all reconnect to the
+	// other replicas at once.
+	Spread Duration `yaml:"spread"`
 }
 
 // Admin is the operator's listener: /healthz, /metrics, /status, pprof.
 type Admin struct {
 	Address string `yaml:"address"` // "off": no admin listener
 	Pprof   bool   `yaml:"pprof"`
+	// Defaulted says Address was not given: when the default address is
+	// taken (another dally on the machine) the binary runs without an
+	// admin listener instead of failing.
+	Defaulted bool `yaml:"-"`
 }
 
 // Log is the error log.
@@ -188,8 +204,16 @@ func (c *Config) fill() {
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		if r.Type == RouteForward && len(r.ConnectPorts) == 0 {
-			r.ConnectPorts = []int{443}
+		if r.Type == RouteProxy || r.Type == RouteForward {
+			setDur(&r.UpstreamTimeout, proxy.DefaultUpstreamTimeout)
+			setDur(&r.DialTimeout, proxy.DefaultDialTimeout)
+			setDur(&r.FailTimeout, proxy.DefaultFailTimeout)
+		}
+		if r.Type == RouteForward {
+			if len(r.ConnectPorts) == 0 {
+				r.ConnectPorts = []int{443}
+			}
+			setDur(&r.TunnelIdleTimeout, proxy.DefaultTunnelIdleTimeout)
 		}
 		if r.Type == RouteForward {
 			continue // takes every proxy request: no host, no path
@@ -234,7 +258,7 @@ func (c *Config) fill() {
 	}
 	setDur(&c.Drain.Timeout, DefaultDrainTimeout)
 	if c.Admin.Address == "" {
-		c.Admin.Address = DefaultAdmin
+		c.Admin.Address, c.Admin.Defaulted = DefaultAdmin, true
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -297,6 +321,9 @@ func (s Server) Apply(dst *server.Server) {
 	dst.DisableGreedyControl = !s.GreedyControl
 	dst.ExtraMethods = append([]string(nil), s.ExtraMethods...)
 }
+
+// Apply sets a server's drain knobs from d.
+func (d Drain) Apply(dst *server.Server) { dst.DrainSpread = time.Duration(d.Spread) }
 
 // Error is one problem in a file, at a position.
 type Error struct {

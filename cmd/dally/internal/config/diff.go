@@ -9,8 +9,9 @@ import (
 // NeedsRestart lists what differs between old and new that a running
 // process cannot change: the listeners (kept across a reload so no
 // connection drops), the server's knobs (fixed once it serves), the admin
-// listener and the error log's destination. Routes, the access log, the
-// log level and the drain take effect on reload.
+// listener, the drain's spread (a server knob) and the error log's
+// destination. Routes, the access log, the log level and the drain's delay
+// and timeout take effect on reload.
 func NeedsRestart(old, new *Config) []string {
 	var out []string
 	if !reflect.DeepEqual(old.Listeners, new.Listeners) {
@@ -18,6 +19,9 @@ func NeedsRestart(old, new *Config) []string {
 	}
 	out = diffStruct(out, "server", reflect.ValueOf(old.Server), reflect.ValueOf(new.Server))
 	out = diffStruct(out, "admin", reflect.ValueOf(old.Admin), reflect.ValueOf(new.Admin))
+	if old.Drain.Spread != new.Drain.Spread {
+		out = append(out, fmt.Sprintf("drain.spread: %s -> %s", old.Drain.Spread, new.Drain.Spread))
+	}
 	if old.Log.Format != new.Log.Format {
 		out = append(out, fmt.Sprintf("log.format: %s -> %s", old.Log.Format, new.Log.Format))
 	}

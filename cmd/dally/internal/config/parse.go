@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dallyhttp/dally/proxy"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -353,12 +354,17 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				where := fmt.Sprintf("routes.%d", i)
 				d.pos[where] = e
 				d.fields(e, where, map[string]func(*yaml.Node){
-					"host":      d.str("host", &r.Host),
-					"path":      d.str("path", &r.Path),
-					"type":      d.enum("type", &r.Type, RouteStatic, RouteDemo, RouteProxy, RouteForward),
-					"root":      d.str("root", &r.Root),
-					"upstreams": d.strings("upstreams", &r.Upstreams),
-					"balance":   d.enum("balance", &r.Balance, balances...),
+					"host":                d.str("host", &r.Host),
+					"path":                d.str("path", &r.Path),
+					"type":                d.enum("type", &r.Type, RouteStatic, RouteDemo, RouteProxy, RouteForward),
+					"root":                d.str("root", &r.Root),
+					"upstreams":           d.strings("upstreams", &r.Upstreams),
+					"balance":             d.enum("balance", &r.Balance, balances...),
+					"rewrite_host":        d.boolean("rewrite_host", &r.RewriteHost),
+					"upstream_timeout":    d.dur("upstream_timeout", &r.UpstreamTimeout, false),
+					"dial_timeout":        d.dur("dial_timeout", &r.DialTimeout, false),
+					"fail_timeout":        d.dur("fail_timeout", &r.FailTimeout, false),
+					"tunnel_idle_timeout": d.dur("tunnel_idle_timeout", &r.TunnelIdleTimeout, false),
 					"connect_ports": func(n *yaml.Node) {
 						r.ConnectPorts = []int{}
 						d.list(n, "connect_ports", func(_ int, p *yaml.Node) {
@@ -405,6 +411,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.fields(n, "drain", map[string]func(*yaml.Node){
 				"delay":   d.dur("delay", &c.Drain.Delay, true),
 				"timeout": d.dur("timeout", &c.Drain.Timeout, false),
+				"spread":  d.dur("spread", &c.Drain.Spread, true),
 			})
 		},
 		"admin": func(n *yaml.Node) {
@@ -484,7 +491,33 @@ func (d *decoder) validate(c *Config) {
 
 	d.validateRoutes(c)
 
+	// Values from flags skipped the decoder's checks; values from the
+	// file that failed them were left out, so these cannot repeat them.
+	for _, e := range []struct {
+		what, v string
+		ok      []string
+	}{
+		{"log.level", c.Log.Level, []string{"debug", "info", "warn", "error"}},
+		{"log.format", c.Log.Format, []string{"text", "json"}},
+		{"access_log.format", c.AccessLog.Format, []string{"text", "json"}},
+	} {
+		if !slices.Contains(e.ok, e.v) {
+			d.errf(d.at(e.what), "%s must be one of %s, not %q", e.what, strings.Join(e.ok, ", "), e.v)
+		}
+	}
 	s := c.Server
+	for _, e := range []struct {
+		what string
+		v    Duration
+	}{
+		{"server.idle_timeout", s.IdleTimeout}, {"server.header_timeout", s.HeaderTimeout},
+		{"server.body_timeout", s.BodyTimeout}, {"server.write_timeout", s.WriteTimeout},
+		{"drain.timeout", c.Drain.Timeout}, {"drain.delay", c.Drain.Delay}, {"drain.spread", c.Drain.Spread},
+	} {
+		if e.v < 0 {
+			d.errf(d.at(e.what), "%s must not be negative", e.what)
+		}
+	}
 	if s.IdleTimeoutMin > s.IdleTimeout {
 		d.errf(d.at("server.idle_timeout_min"), "idle_timeout_min (%v) is more than idle_timeout (%v)", time.Duration(s.IdleTimeoutMin), time.Duration(s.IdleTimeout))
 	}
@@ -521,15 +554,9 @@ func (d *decoder) validateRoutes(c *Config) {
 			continue
 		}
 		// Fields that belong to other types are mistakes, not decoration.
-		only := map[string][]string{
-			"root":          {RouteStatic},
-			"upstreams":     {RouteProxy},
-			"balance":       {RouteProxy},
-			"connect_ports": {RouteForward},
-		}
-		for _, k := range keys(map[string]func(*yaml.Node){"root": nil, "upstreams": nil, "balance": nil, "connect_ports": nil}) {
-			if n := d.at(p + k); n != nil && !slices.Contains(only[k], r.Type) {
-				d.errf(n, "%s is for %s routes, not %s", k, only[k][0], r.Type)
+		for _, k := range typeOnly {
+			if n := d.at(p + k.key); n != nil && !slices.Contains(k.types, r.Type) {
+				d.errf(n, "%s is for %s routes, not %s", k.key, strings.Join(k.types, " and "), r.Type)
 			}
 		}
 		if r.Type != RouteForward && !strings.HasPrefix(r.Path, "/") {
@@ -577,6 +604,22 @@ func (d *decoder) validateRoutes(c *Config) {
 	}
 }
 
+// typeOnly lists the route keys that belong to some types only.
+var typeOnly = []struct {
+	key   string
+	types []string
+}{
+	{"root", []string{RouteStatic}},
+	{"upstreams", []string{RouteProxy}},
+	{"balance", []string{RouteProxy}},
+	{"rewrite_host", []string{RouteProxy}},
+	{"upstream_timeout", []string{RouteProxy, RouteForward}},
+	{"dial_timeout", []string{RouteProxy, RouteForward}},
+	{"fail_timeout", []string{RouteProxy, RouteForward}},
+	{"connect_ports", []string{RouteForward}},
+	{"tunnel_idle_timeout", []string{RouteForward}},
+}
+
 // Path resolves a path from the file against the file's directory.
 func (c *Config) Path(p string) string {
 	if filepath.IsAbs(p) || c.Dir == "" {
@@ -604,8 +647,9 @@ func checkUpstream(s string) error {
 	if u.Scheme != "http" {
 		return fmt.Errorf("scheme %q: dally speaks http:// to upstreams", u.Scheme)
 	}
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-		return fmt.Errorf("an upstream is a scheme and host:port, no path or query")
+	if u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("an upstream is http://host[:port][/base-path], no query or user")
 	}
-	return nil
+	_, err = proxy.ParseUpstream(s)
+	return err
 }
