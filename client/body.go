@@ -1,0 +1,378 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dallyhttp/dally/h1"
+)
+
+var errBodyClosed = errors.New("client: read on closed response body")
+
+// body streams a response body from its connection; it also carries the
+// request's state (one allocation per try).
+type body struct {
+	rq     reqState
+	c      *conn
+	kind   h1.BodyKind
+	remain int64  // BodyLength: bytes left
+	pend   []byte // BodyChunked: decoded bytes not yet returned (alias c.buf)
+
+	trailer     http.Header
+	reuse       bool        // the response allows another request after it
+	why         closeReason // when !reuse
+	checkWriter bool        // the request body was still being sent at the head
+
+	mu   sync.Mutex // held by Read; Close takes it after unblocking a Read
+	err  error      // sticky: io.EOF once done
+	done bool       // the turn on the connection has ended
+}
+
+type noBody struct{}
+
+func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (noBody) Close() error             { return nil }
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	switch b.kind {
+	case h1.BodyLength:
+		n, err = b.readLength(p)
+	case h1.BodyChunked:
+		n, err = b.readChunked(p)
+	default:
+		n, err = b.readUntilClose(p)
+	}
+	switch {
+	case err == io.EOF:
+		b.err = io.EOF
+		b.finish(true)
+	case err != nil:
+		if e := b.rq.ctx.Err(); e != nil {
+			err = e
+		}
+		b.err = err
+		b.c.closeNC()
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *body) readLength(p []byte) (int, error) {
+	c := b.c
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	var n int
+	var err error
+	if c.r < c.w {
+		n = copy(p, (*c.buf)[c.r:c.w])
+		c.r += n
+	} else if len(p) >= bufSize/2 {
+		n, err = c.nc.Read(p) // large reads skip the buffer
+	} else {
+		_, err = c.fill(bufSize)
+		n = copy(p, (*c.buf)[c.r:c.w])
+		c.r += n
+	}
+	b.remain -= int64(n)
+	if b.remain == 0 {
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // RFC 9112 §8: an incomplete message
+	}
+	return n, err
+}
+
+func (b *body) readChunked(p []byte) (int, error) {
+	c := b.c
+	for {
+		if len(b.pend) > 0 {
+			n := copy(p, b.pend)
+			b.pend = b.pend[n:]
+			return n, nil
+		}
+		data, used, err := c.dec.Next((*c.buf)[c.r:c.w])
+		c.r += used
+		if len(data) > 0 {
+			n := copy(p, data)
+			b.pend = data[n:]
+			return n, nil
+		}
+		switch err {
+		case nil:
+			continue
+		case io.EOF:
+			b.setTrailers()
+			return 0, io.EOF
+		case h1.ErrNeedMore:
+			m, rerr := c.fill(bufSize)
+			if m == 0 && rerr != nil {
+				if rerr == io.EOF {
+					rerr = io.ErrUnexpectedEOF
+				}
+				return 0, rerr
+			}
+		default:
+			return 0, fmt.Errorf("client: malformed chunked body: %w", err)
+		}
+	}
+}
+
+func (b *body) setTrailers() {
+	for _, f := range b.c.dec.Trailers {
+		k := textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		b.trailer[k] = append(b.trailer[k], string(f.Value))
+	}
+}
+
+func (b *body) readUntilClose(p []byte) (int, error) {
+	c := b.c
+	if c.r < c.w {
+		n := copy(p, (*c.buf)[c.r:c.w])
+		c.r += n
+		return n, nil
+	}
+	// io.EOF here is the server's FIN: the end of the body (RFC 9112 §6.3
+	// rule 8). A reset is an error, never a short success.
+	return c.nc.Read(p)
+}
+
+// Close ends the body. An unread rest that is already buffered is
+// consumed and the connection kept; otherwise the connection is closed
+// (reading an unknown amount to save a connection is a bet; closing is not).
+func (b *body) Close() error {
+	if !b.mu.TryLock() {
+		b.c.closeNC() // unblock a Read in progress
+		b.mu.Lock()
+	}
+	defer b.mu.Unlock()
+	if b.done {
+		if b.err == io.EOF {
+			b.err = errBodyClosed
+		}
+		return nil
+	}
+	b.err = errBodyClosed
+	c := b.c
+	switch b.kind {
+	case h1.BodyLength:
+		if int64(c.w-c.r) >= b.remain {
+			c.r += int(b.remain)
+			b.remain = 0
+			b.finish(true)
+			return nil
+		}
+	case h1.BodyChunked:
+		b.pend = nil
+		for {
+			_, used, err := c.dec.Next((*c.buf)[c.r:c.w])
+			c.r += used
+			if err == io.EOF {
+				b.setTrailers()
+				b.finish(true)
+				return nil
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	b.why = closeUnread
+	b.c.closeNC()
+	b.finish(false)
+	return nil
+}
+
+// finish ends the request's turn on the connection. Called with b.mu held
+// (or before the body is handed out).
+func (b *body) finish(ok bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	rq := &b.rq
+	reuse := ok && b.reuse
+	why := b.why
+	if !ok && why != closeUnread {
+		why = closeError
+	}
+	if b.checkWriter && !rq.bodyEnd.Load() {
+		reuse = false
+		why = closeError
+		rq.c.closeNC() // unblocks the writer
+	}
+	rq.c.p.done(rq, reuse, why)
+}
+
+// writeBody sends the request body from its own goroutine, so the
+// response can be read while it goes (a server may answer early). With
+// Expect: 100-continue it first waits for 100, a final response, or
+// ExpectContinueTimeout (RFC 9110 §10.1.1).
+func (rq *reqState) writeBody(c *conn, req *http.Request, expect bool) {
+	body := req.Body
+	defer body.Close()
+	if expect {
+		d := c.t.ExpectContinueTimeout
+		if d <= 0 {
+			d = DefaultExpectContinueTimeout
+		}
+		tm := time.NewTimer(d)
+		select {
+		case ok := <-rq.cont:
+			tm.Stop()
+			if !ok {
+				rq.wres <- errors.New("client: body not sent: the server answered first")
+				return
+			}
+		case <-tm.C:
+		}
+	}
+	rq.bodyTouched.Store(true)
+	chunked := req.ContentLength <= 0
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	const room = 18 // "ffffffffffff\r\n" before the data, CRLF after
+	var sent int64
+	var err error
+	for {
+		var n int
+		if chunked {
+			n, err = body.Read(buf[room : len(buf)-2])
+		} else {
+			n, err = body.Read(buf)
+		}
+		if n > 0 {
+			if chunked {
+				head := h1.AppendChunkHeader(buf[:0:room], n)
+				start := room - len(head)
+				copy(buf[start:], head)
+				buf[room+n], buf[room+n+1] = '\r', '\n'
+				if _, werr := rq.write(buf[start : room+n+2]); werr != nil {
+					rq.wres <- werr
+					return
+				}
+			} else {
+				if sent+int64(n) > req.ContentLength {
+					rq.wres <- fmt.Errorf("client: body longer than ContentLength %d", req.ContentLength)
+					c.closeNC()
+					return
+				}
+				if _, werr := rq.write(buf[:n]); werr != nil {
+					rq.wres <- werr
+					return
+				}
+			}
+			sent += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.closeNC()
+			rq.wres <- err
+			return
+		}
+	}
+	if chunked {
+		last := h1.AppendLastChunk(buf[:0], trailerFields(req.Trailer))
+		if _, werr := rq.write(last); werr != nil {
+			rq.wres <- werr
+			return
+		}
+	} else if sent != req.ContentLength {
+		c.closeNC()
+		rq.wres <- fmt.Errorf("client: body of %d bytes, ContentLength %d", sent, req.ContentLength)
+		return
+	}
+	rq.bodyEnd.Store(true)
+	rq.wres <- nil
+}
+
+func (rq *reqState) write(p []byte) (int, error) {
+	n, err := rq.c.nc.Write(p)
+	rq.written.Add(int64(n))
+	return n, err
+}
+
+func trailerFields(h http.Header) []h1.Field {
+	var fs []h1.Field
+	for k, vs := range h {
+		if !h1.ValidFieldName(k) {
+			continue
+		}
+		for _, v := range vs {
+			if h1.ValidFieldValue(v) {
+				fs = append(fs, h1.Field{Name: []byte(k), Value: []byte(v)})
+			}
+		}
+	}
+	return fs
+}
+
+// makeHeader converts parsed fields to an http.Header with three
+// allocations beyond the map: one string holding every value, one slice
+// holding every value's entry, and keys only for names that are neither
+// canonical common names nor seen before.
+func makeHeader(fields []h1.Field) http.Header {
+	h := make(http.Header, len(fields))
+	total := 0
+	for _, f := range fields {
+		total += len(f.Value)
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, f := range fields {
+		sb.Write(f.Value)
+	}
+	all := sb.String()
+	vals := make([]string, len(fields))
+	off := 0
+	for i, f := range fields {
+		v := all[off : off+len(f.Value)]
+		off += len(f.Value)
+		k, ok := commonKeys[string(f.Name)]
+		if !ok {
+			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		}
+		if old := h[k]; old != nil {
+			h[k] = append(old, v)
+			continue
+		}
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+	}
+	return h
+}
+
+// commonKeys maps response field names as servers send them to canonical
+// keys without allocating.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Content-Length", "Content-Type", "Date", "Server",
+		"Connection", "Keep-Alive", "Transfer-Encoding", "Cache-Control", "Etag",
+		"Last-Modified", "Location", "Set-Cookie", "Vary", "Expires", "Accept-Ranges",
+		"Content-Encoding", "Age", "Trailer", "X-Content-Type-Options", "Strict-Transport-Security"} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	m["ETag"] = "Etag"
+	return m
+}()

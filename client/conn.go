@@ -1,0 +1,186 @@
+package client
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/dallyhttp/dally/h1"
+)
+
+// bufSize is the read buffer taken while a connection has a request in
+// flight; an idle connection holds none.
+const bufSize = 4 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// conn is one pooled connection.
+type conn struct {
+	t  *Transport // Immutable
+	p  *hostPool  // Immutable
+	nc net.Conn   // Immutable
+	rc syscall.RawConn
+	// peekFn is c.peek bound once; peekN, peekErr, peekB are its results,
+	// owned by the goroutine calling alive.
+	peekFn  func(uintptr) bool
+	peekN   int
+	peekErr error
+	peekB   [1]byte
+
+	closed atomic.Bool // nc.Close was called
+	broken atomic.Bool // an I/O error or a close: nothing more works
+	dead   atomic.Bool // written under p.mu: takes no new requests
+
+	// Owned by the request holding the read turn.
+	buf  *[]byte // nil while idle
+	r, w int     // unread bytes are (*buf)[r:w]
+	resp h1.Response
+	dec  h1.ChunkedDecoder
+
+	// guarded by p.mu
+	inflight  int
+	served    int         // responses whose head was read
+	proven    bool        // returned a persistent response: may pipeline
+	exclusive bool        // a request that must not share is in flight
+	left      int         // requests the server still takes (Keep-Alive max=), -1 unknown
+	hint      int         // the server's Keep-Alive timeout in seconds, -1 none
+	expires   time.Time   // while idle: when the client closes it
+	expiry    closeReason // while idle: the reason it will give
+	why       closeReason // once dead: why
+	dropped   bool
+	lastW     *reqState // the last request whose write is pending
+	lastR     *reqState // the last request whose read turn is pending
+}
+
+func (c *conn) closeNC() {
+	c.broken.Store(true)
+	if c.closed.CompareAndSwap(false, true) {
+		c.nc.Close()
+	}
+}
+
+func (c *conn) getBuf() {
+	if c.buf == nil {
+		c.buf = bufPool.Get().(*[]byte)
+		c.r, c.w = 0, 0
+	}
+}
+
+func (c *conn) putBuf() {
+	if c.buf != nil {
+		if cap(*c.buf) == bufSize {
+			bufPool.Put(c.buf)
+		}
+		c.buf = nil
+		c.r, c.w = 0, 0
+	}
+}
+
+// fill reads more into the buffer, first moving unread bytes to the front.
+// It grows the buffer up to max bytes when it is full.
+func (c *conn) fill(max int) (int, error) {
+	b := *c.buf
+	if c.r > 0 {
+		n := copy(b, b[c.r:c.w])
+		c.r, c.w = 0, n
+	}
+	if c.w == len(b) {
+		if len(b) >= max {
+			return 0, errHeadTooLarge
+		}
+		nb := make([]byte, min(2*len(b), max))
+		copy(nb, b[:c.w])
+		c.putBuf()
+		c.buf = &nb
+		c.w = len(b)
+		b = nb
+	}
+	n, err := c.nc.Read(b[c.w:])
+	c.w += n
+	return n, err
+}
+
+// reqState is one try of a request on a connection.
+type reqState struct {
+	ctx    context.Context
+	req    *http.Request
+	method string
+	c      *conn
+	pipe   bool // may share a connection (idempotent, no body)
+
+	// Set by assignLocked under p.mu.
+	reused    bool
+	pipelined bool
+	prevWrite <-chan struct{} // closed when the request before has been written
+	prevRead  <-chan struct{} // closed when the response before has been read
+	myWrite   chan struct{}   // created on demand under p.mu
+	myRead    chan struct{}
+	readDone  bool
+
+	owns    atomic.Bool // holds the conn's I/O: a cancel closes it
+	stop    func() bool // stops the context watcher
+	written atomic.Int64
+	gotByte bool
+
+	// Request body writer.
+	bodyTouched atomic.Bool
+	bodyEnd     atomic.Bool // the last byte of the body was written
+	wres        chan error  // the writer's result
+	cont        chan bool   // 100 Continue (true) or a final response (false)
+}
+
+// onCancel runs when the request's context is done: I/O in progress stops
+// by closing the connection (its owner then reports ctx.Err()).
+func (rq *reqState) onCancel() {
+	if rq.owns.Load() {
+		rq.c.closeNC()
+	}
+}
+
+// writeDone passes the write turn on.
+func (rq *reqState) writeDone() {
+	if rq.c.t.pipelineDepth() <= 1 {
+		return
+	}
+	p := rq.c.p
+	p.mu.Lock()
+	if rq.myWrite != nil {
+		close(rq.myWrite)
+		rq.myWrite = nil
+	}
+	if rq.c.lastW == rq {
+		rq.c.lastW = nil
+	}
+	p.mu.Unlock()
+}
+
+// abandon gives up rq's place on its connection without a response, after
+// its context ended. Unwritten, it passes both turns on untouched; written,
+// its response would block the ones behind, so the connection is closed
+// when its read turn comes (those behind retry).
+func (rq *reqState) abandon(written bool) {
+	run := func() {
+		if !written {
+			if rq.prevWrite != nil {
+				<-rq.prevWrite
+			}
+			rq.writeDone()
+		}
+		if rq.prevRead != nil {
+			<-rq.prevRead
+		}
+		if written {
+			rq.c.closeNC()
+		}
+		rq.c.p.done(rq, !written, closeCanceled)
+	}
+	if rq.prevWrite == nil && rq.prevRead == nil {
+		run()
+		return
+	}
+	go run()
+}

@@ -1,0 +1,322 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// serveN answers requests on a connection with resp(i) until it returns "".
+func keepAliveMock(t *testing.T, resp func(m *mock, conn, req int, r *http.Request) string) *mock {
+	return startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		for i := 0; ; i++ {
+			r, _, err := m.readReq(br)
+			if err != nil {
+				return
+			}
+			out := resp(m, ci, i, r)
+			if out == "" {
+				return
+			}
+			if _, err := io.WriteString(c, out); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// The server closes an idle connection just as the next request arrives:
+// it reads the request and closes without a byte of response. A GET is
+// retried once on a fresh connection; a POST is not, and reaches the
+// server once.
+func TestIdleCloseAsRequestArrives(t *testing.T) {
+	m := keepAliveMock(t, func(m *mock, conn, req int, r *http.Request) string {
+		if req == 1 {
+			return "" // the second request on any connection meets a close
+		}
+		return ok200("ok")
+	})
+	tr := &Transport{}
+	c := &http.Client{Transport: tr}
+	get(t, c, m.url("/1"))
+	if got, _ := get(t, c, m.url("/2")); got != "ok" {
+		t.Fatalf("retried GET: %q", got)
+	}
+	if st := tr.Stats(); st.Retries != 1 || st.ConnsOpened != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The fresh connection served /2; a POST on it is its second request.
+	resp, err := c.Post(m.url("/p"), "text/plain", strings.NewReader("once"))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("POST succeeded on a connection the server closed")
+	}
+	waitFor(t, "POST read", func() bool { return m.posts.Load() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := m.posts.Load(); n != 1 {
+		t.Fatalf("server saw %d POSTs", n)
+	}
+	if st := tr.Stats(); st.Retries != 1 {
+		t.Fatalf("POST retried: %+v", st)
+	}
+	// With Idempotency-Key (and a replayable body) the POST may go again.
+	m.posts.Store(0)
+	req, _ := http.NewRequest("POST", m.url("/p"), strings.NewReader("key"))
+	req.Header.Set("Idempotency-Key", "k1")
+	get(t, c, m.url("/warm")) // a fresh conn, now reused by the POST
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatalf("POST with Idempotency-Key: %v", err)
+	}
+	resp.Body.Close()
+	if n := m.posts.Load(); n != 2 {
+		t.Fatalf("server saw %d POSTs with the key, want 2 (one lost, one answered)", n)
+	}
+}
+
+// A server FIN on an idle connection is seen before the next request is
+// written: no retry, no error, a new connection.
+func TestFINSeenBeforeReuse(t *testing.T) {
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		if _, _, err := m.readReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, ok200("x"))
+		// return: the deferred Close sends a FIN with no Connection: close
+	})
+	tr := &Transport{}
+	c := &http.Client{Transport: tr}
+	for i := 0; i < 5; i++ {
+		get(t, c, m.url("/"))
+		time.Sleep(20 * time.Millisecond) // let the FIN arrive
+	}
+	st := tr.Stats()
+	if st.Retries != 0 || st.Closed["fin_seen"] != 4 || m.reqs.Load() != 5 {
+		t.Fatalf("stats %+v, server requests %d", st, m.reqs.Load())
+	}
+}
+
+func TestHTTP10Persistence(t *testing.T) {
+	tests := []struct {
+		name      string
+		resp      string
+		wantConns int64
+	}{
+		{"1.0 without keep-alive", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 3},
+		{"1.0 with keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 1},
+		{"1.0 close-delimited", "HTTP/1.0 200 OK\r\n\r\nok", 3},
+		{"1.1 Connection: close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 3},
+		{"1.1 close-delimited", "HTTP/1.1 200 OK\r\n\r\nok", 3},
+		{"1.1 default", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+				for {
+					if _, _, err := m.readReq(br); err != nil {
+						return
+					}
+					io.WriteString(c, tt.resp)
+					if !strings.Contains(tt.resp, "Content-Length") {
+						return // close-delimited: the close ends the body
+					}
+				}
+			})
+			tr := &Transport{}
+			c := &http.Client{Transport: tr}
+			for i := 0; i < 3; i++ {
+				if got, _ := get(t, c, m.url("/")); got != "ok" {
+					t.Fatalf("body %q", got)
+				}
+			}
+			if n := m.conns.Load(); n != tt.wantConns {
+				t.Fatalf("server accepted %d connections, want %d (stats %+v)", n, tt.wantConns, tr.Stats())
+			}
+			if st := tr.Stats(); st.Retries != 0 {
+				t.Fatalf("retries %d", st.Retries)
+			}
+		})
+	}
+}
+
+// Keep-Alive: timeout=1: the client closes the idle connection before the
+// second is up, and before the server would.
+func TestKeepAliveHintClosesFirst(t *testing.T) {
+	var sent, eof atomic.Int64
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		if _, _, err := m.readReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, ok200("x", "Keep-Alive: timeout=1, max=100\r\n"))
+		sent.Store(time.Now().UnixNano())
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := br.ReadByte(); err == io.EOF {
+			eof.Store(time.Now().UnixNano())
+		}
+	})
+	tr := &Transport{}
+	c := &http.Client{Transport: tr}
+	get(t, c, m.url("/"))
+	waitFor(t, "client close", func() bool { return eof.Load() != 0 })
+	if d := time.Duration(eof.Load() - sent.Load()); d >= time.Second || d < 500*time.Millisecond {
+		t.Fatalf("client closed %v after the response, want in [0.5 s, 1 s)", d)
+	}
+	if st := tr.Stats(); st.Closed["server_hint"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// max=1: one more request, then the client closes.
+func TestKeepAliveMax(t *testing.T) {
+	m := keepAliveMock(t, func(m *mock, conn, req int, r *http.Request) string {
+		return ok200("x", "Keep-Alive: timeout=5, max="+itoa(1-req)+"\r\n")
+	})
+	tr := &Transport{}
+	c := &http.Client{Transport: tr}
+	for i := 0; i < 4; i++ {
+		get(t, c, m.url("/"))
+	}
+	st := tr.Stats()
+	if m.conns.Load() != 2 || st.Closed["max_requests"] != 2 || st.Retries != 0 {
+		t.Fatalf("conns %d stats %+v", m.conns.Load(), st)
+	}
+}
+
+func TestConnectionCloseAndDisableKeepAlives(t *testing.T) {
+	var sawClose atomic.Int64
+	m := keepAliveMock(t, func(m *mock, conn, req int, r *http.Request) string {
+		if r.Close {
+			sawClose.Add(1)
+		}
+		return ok200("x")
+	})
+	tr := &Transport{DisableKeepAlives: true}
+	c := &http.Client{Transport: tr}
+	for i := 0; i < 3; i++ {
+		get(t, c, m.url("/"))
+	}
+	if m.conns.Load() != 3 || sawClose.Load() != 3 {
+		t.Fatalf("conns %d, Connection: close seen %d", m.conns.Load(), sawClose.Load())
+	}
+	if st := tr.Stats(); st.Closed["keepalives_disabled"] != 3 || st.Open != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A reset in the middle of a body is an error, never a short success.
+func TestResetMidBody(t *testing.T) {
+	for _, framing := range []string{"Content-Length: 1000\r\n", "Transfer-Encoding: chunked\r\n", ""} {
+		t.Run(strings.TrimSpace(framing), func(t *testing.T) {
+			m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+				if _, _, err := m.readReq(br); err != nil {
+					return
+				}
+				part := strings.Repeat("y", 100)
+				if strings.Contains(framing, "chunked") {
+					part = "64\r\n" + part + "\r\n"
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\n"+framing+"\r\n"+part)
+				time.Sleep(20 * time.Millisecond)
+				c.(*net.TCPConn).SetLinger(0) // RST
+			})
+			tr := &Transport{}
+			resp, err := (&http.Client{Transport: tr}).Get(m.url("/"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Fatalf("read %d bytes and no error", len(b))
+			}
+			if st := tr.Stats(); st.Open != 0 || st.Closed["error"] != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// Waiters are served in order and give up with their context.
+func TestWaitersFIFOAndContext(t *testing.T) {
+	release := make(chan struct{})
+	var order []string
+	var mu sync.Mutex
+	m := keepAliveMock(t, func(m *mock, conn, req int, r *http.Request) string {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		mu.Lock()
+		order = append(order, r.URL.Path)
+		mu.Unlock()
+		return ok200("x")
+	})
+	tr := &Transport{MaxConnsPerHost: 1}
+	c := &http.Client{Transport: tr}
+	done := make(chan struct{})
+	go func() { get(t, c, m.url("/hold")); close(done) }()
+	waitFor(t, "hold in flight", func() bool { return m.reqs.Load() == 1 })
+	// A waiter whose context ends leaves the queue.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	req, _ := http.NewRequestWithContext(ctx, "GET", m.url("/gone"), nil)
+	if _, err := c.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter: %v", err)
+	}
+	cancel()
+	var wg sync.WaitGroup
+	for _, p := range []string{"/w1", "/w2", "/w3"} {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(t, c, m.url(p)) }()
+		time.Sleep(20 * time.Millisecond) // queue in this order
+	}
+	close(release)
+	wg.Wait()
+	<-done
+	if got := strings.Join(order, " "); got != "/hold /w1 /w2 /w3" {
+		t.Fatalf("order %q", got)
+	}
+	if m.conns.Load() != 1 {
+		t.Fatalf("conns %d", m.conns.Load())
+	}
+}
+
+// Cancellation while the head is awaited and while the body is read.
+func TestCancelDuringHeadAndBody(t *testing.T) {
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		r, _, err := m.readReq(br)
+		if err != nil {
+			return
+		}
+		if r.URL.Path == "/body" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")
+		}
+		io.Copy(io.Discard, br) // until the client closes
+	})
+	tr := &Transport{}
+	c := &http.Client{Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", m.url("/head"), nil)
+	if _, err := c.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("head: %v", err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	req, _ = http.NewRequestWithContext(ctx2, "GET", m.url("/body"), nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(30 * time.Millisecond); cancel2() }()
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.Canceled) {
+		t.Fatalf("body: %v", err)
+	}
+	resp.Body.Close()
+	waitFor(t, "conns closed", func() bool { return tr.Stats().Open == 0 })
+}
