@@ -347,6 +347,9 @@ func (p *hostPool) idleLocked(c *conn) {
 		w := p.popWaiterLocked()
 		p.assignLocked(c, w.rq)
 		w.ch <- grant{c: c}
+		if c.proven && w.rq.pipe && p.t.pipelineDepth() > 1 {
+			p.offerPipelineLocked(c)
+		}
 		return
 	}
 	now := time.Now()
