@@ -24,7 +24,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -37,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dallyhttp/dally/client"
 	"github.com/dallyhttp/dally/server"
 )
 
@@ -93,9 +93,9 @@ type Proxy struct {
 	// answered 407. The credential is consumed: it is not forwarded.
 	ForwardAuth func(user, password string) bool
 
-	// Transport carries requests upstream. nil: the proxy's own
-	// *http.Transport (HTTP/1.1 only, no compression), whose dials the
-	// proxy gates to 2N open connections. A Transport set here must not
+	// Transport carries requests upstream. nil: dally's client.Transport,
+	// whose dials the proxy gates to 2N open connections and whose
+	// per-host bound it keeps at 2N. A Transport set here must not
 	// pipeline; the 2N bound then relies on it (see MaxConnsSetter).
 	Transport http.RoundTripper
 	// UpstreamTimeout bounds the wait for an upstream's response head
@@ -107,7 +107,8 @@ type Proxy struct {
 	// skipped (passive health). Default DefaultFailTimeout.
 	FailTimeout time.Duration
 	// IdleConnTimeout closes an idle upstream connection of the default
-	// transport. Default DefaultIdleConnTimeout.
+	// transport (sooner when the upstream's Keep-Alive: timeout says so).
+	// Default DefaultIdleConnTimeout.
 	IdleConnTimeout time.Duration
 	// TunnelIdleTimeout closes a CONNECT or upgrade tunnel in which no byte
 	// moved either way for this long. Default DefaultTunnelIdleTimeout.
@@ -122,7 +123,7 @@ type Proxy struct {
 	ups       []*upstream // Immutable after init.
 	rr        atomic.Uint64
 	transport http.RoundTripper // Immutable after init.
-	own       *http.Transport   // the default transport; nil when Transport was set
+	own       *client.Transport // the default transport; nil when Transport was set
 	gate      gate
 	ports     map[int]bool // Immutable after init.
 	tunnels   tunnelSet
@@ -218,24 +219,20 @@ func (p *Proxy) init() {
 	})
 }
 
-// defaultTransport speaks HTTP/1.1 only (no HTTP/2, so no multiplexing of
-// clients on one connection), never asks for compression (the proxy
-// forwards bytes, it does not decode them), and dials through the gate.
-func (p *Proxy) defaultTransport() *http.Transport {
+// defaultTransport is dally's client: HTTP/1.1 without pipelining (a
+// request in flight owns its connection), idle connections closed before
+// the upstream's advertised Keep-Alive timeout, one retry of idempotent
+// requests after an asynchronous close; its per-host bound follows 2N
+// through the gate, and its dials go through the gate.
+func (p *Proxy) defaultTransport() *client.Transport {
 	d := &net.Dialer{Timeout: p.DialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	return &client.Transport{
+		MaxConnsPerHost:  2, // raised to 2N as client connections arrive
+		MaxPipelineDepth: 1,
+		IdleTimeout:      p.IdleConnTimeout,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return p.gate.dial(ctx, d, network, addr)
 		},
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
-		MaxIdleConns:        0, // no global cap: the gate bounds open connections
-		MaxIdleConnsPerHost: 1 << 16,
-		IdleConnTimeout:     p.IdleConnTimeout,
-		// A response head that does not come is judged per request
-		// (UpstreamTimeout), so it is 504 rather than a transport error.
-		ExpectContinueTimeout: 0,
 	}
 }
 
