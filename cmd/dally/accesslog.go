@@ -14,10 +14,11 @@ import (
 // method, target, status, bytes, duration, remote. The remote address and
 // port name the connection (the server does not yet hand its connection id
 // to handlers). Cheap on purpose: the writer wrapper is pooled and the
-// record is built with LogAttrs, without maps or formatting.
+// record goes straight to its handler (lineHandler), without maps or
+// reflection.
 type accessLog struct {
 	next http.Handler
-	log  *slog.Logger
+	h    slog.Handler
 }
 
 const hijacked = -1 // logWriter.status after Hijack
@@ -36,15 +37,20 @@ func (a *accessLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case hijacked:
 		status = 0 // the handler took the connection: no response from the server
 	}
-	a.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+	// A Record made here, not by slog.Logger, which would take the
+	// caller's PC with runtime.Callers on every request.
+	now := time.Now()
+	rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
 		slog.String("method", r.Method),
 		slog.String("target", r.RequestURI),
 		slog.Int("status", status),
 		slog.Int64("bytes", lw.bytes),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", now.Sub(start)),
 		slog.String("remote", r.RemoteAddr),
 		slog.String("host", r.Host),
 	)
+	a.h.Handle(context.Background(), rec)
 	// A handler must not use w after it returns (net/http's rule too), so
 	// the wrapper can be reused.
 	lw.ResponseWriter = nil

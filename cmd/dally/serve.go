@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -149,7 +150,7 @@ func (d *daemon) run() int {
 		return 1
 	}
 	d.cfg = cfg
-	if d.logOut, err = openOutput(cfg.Path(cfg.Log.File), d.stderr); err != nil {
+	if d.logOut, err = openOutput(cfg.Path(cfg.Log.File), d.stderr, false); err != nil {
 		fmt.Fprintf(d.stderr, "dally: log: %v\n", err)
 		return 1
 	}
@@ -255,11 +256,11 @@ func (d *daemon) build(c *config.Config, prev *output) (http.Handler, *output, p
 	}
 	out := prev
 	if path := c.Path(c.AccessLog.File); prev == nil || prev.path != path {
-		if out, err = openOutput(path, d.stderr); err != nil {
+		if out, err = openOutput(path, d.stderr, true); err != nil {
 			return nil, nil, nil, fmt.Errorf("access log: %w", err)
 		}
 	}
-	return &accessLog{next: rt, log: slog.New(newLogHandler(out, c.AccessLog.Format, nil))}, out, built, nil
+	return &accessLog{next: rt, h: &lineHandler{w: out, json: c.AccessLog.Format == "json"}}, out, built, nil
 }
 
 // connState tells the current proxies about client connections (their 2N
@@ -412,31 +413,46 @@ func newLogHandler(w io.Writer, format string, level slog.Leveler) slog.Handler 
 	return slog.NewTextHandler(w, o)
 }
 
-// output is a log destination: stderr, or a file opened for appending.
+// output is a log destination: stderr, or a file opened for appending;
+// buffered (the access log) or not (the error log).
 type output struct {
 	path string
 	w    io.Writer
-	f    *os.File
+	f    *os.File        // nil for stderr
+	buf  *bufferedOutput // nil when unbuffered
 }
 
-func openOutput(path string, stderr io.Writer) (*output, error) {
-	if path == "stderr" || strings.HasSuffix(path, string(filepath.Separator)+"stderr") {
-		return &output{path: path, w: stderr}, nil
+func openOutput(path string, stderr io.Writer, buffered bool) (*output, error) {
+	o := &output{path: path, w: stderr}
+	if path != "stderr" && !strings.HasSuffix(path, string(filepath.Separator)+"stderr") {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		o.w, o.f = f, f
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
+	if buffered {
+		o.buf = newBufferedOutput(o.w)
+		o.w = o.buf
 	}
-	return &output{path: path, w: f, f: f}, nil
+	return o, nil
 }
 
 func (o *output) Write(b []byte) (int, error) { return o.w.Write(b) }
 
+// Close flushes and closes the file (not stderr).
 func (o *output) Close() error {
-	if o == nil || o.f == nil {
+	if o == nil {
 		return nil
 	}
-	return o.f.Close()
+	var err error
+	if o.buf != nil {
+		err = o.buf.Close()
+	}
+	if o.f != nil {
+		err = cmp.Or(err, o.f.Close())
+	}
+	return err
 }
 
 // lockedWriter serializes writes from several loggers to one writer.
