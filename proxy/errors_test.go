@@ -168,6 +168,14 @@ func TestBalance(t *testing.T) {
 		if d := p.ups[0].downUntil.Load(); d == 0 {
 			t.Fatal("refusing upstream not marked down")
 		}
+		// The request tried on both was prepared once.
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, h := range a.heads {
+			if !hasField(h, "Via", "1.1 dally") || !hasField(h, "X-Forwarded-For", "127.0.0.1") {
+				t.Fatalf("upstream head:\n%s", h)
+			}
+		}
 	})
 	t.Run("least connections", func(t *testing.T) {
 		hits[0].Store(0)

@@ -20,6 +20,7 @@ func (p *Proxy) serveForward(w http.ResponseWriter, r *http.Request) {
 		p.connect(w, r)
 		return
 	}
+	upgrade := p.prepare(r, false)
 	if r.URL.Scheme != "http" || r.URL.Host == "" {
 		fail(w, r, http.StatusBadRequest, "only http:// targets are forwarded (use CONNECT for https)")
 		return
@@ -32,11 +33,11 @@ func (p *Proxy) serveForward(w http.ResponseWriter, r *http.Request) {
 	// RFC 9112 §3.2.2: the target's authority is the Host; a Host field
 	// that disagrees is replaced.
 	host := r.URL.Host
-	if isUpgrade(r.Header) && r.ContentLength == 0 {
-		p.upgrade(w, r, nil, &target, host, false)
+	if upgrade != nil {
+		p.upgrade(w, r, nil, &target, host, upgrade)
 		return
 	}
-	p.forward(w, r, nil, &target, host, false)
+	p.forward(w, r, nil, &target, host)
 }
 
 // authorized checks Proxy-Authorization: Basic (RFC 7617) with ForwardAuth.

@@ -307,6 +307,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Proxy) serveReverse(w http.ResponseWriter, r *http.Request) {
+	upgrade := p.prepare(r, true)
 	tried := make([]bool, len(p.ups))
 	for range p.ups {
 		u := p.pick(tried)
@@ -315,13 +316,13 @@ func (p *Proxy) serveReverse(w http.ResponseWriter, r *http.Request) {
 		if p.RewriteHost {
 			host = u.url.Host
 		}
-		if isUpgrade(r.Header) && r.ContentLength == 0 {
-			if p.upgrade(w, r, u, target, host, true) {
+		if upgrade != nil {
+			if p.upgrade(w, r, u, target, host, upgrade) {
 				continue
 			}
 			return
 		}
-		if p.forward(w, r, u, target, host, true) {
+		if p.forward(w, r, u, target, host) {
 			continue // refused before anything was sent: the next upstream
 		}
 		return
@@ -357,8 +358,8 @@ var errRefused = errors.New("proxy: upstream refused the connection")
 // forward sends r to target and relays the answer. It returns true when the
 // upstream refused the connection and nothing was sent or answered, so the
 // caller may try another upstream.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, target *url.URL, host string, reverse bool) (retry bool) {
-	out, body := p.outRequest(r, target, host, reverse)
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, target *url.URL, host string) (retry bool) {
+	out, body := p.outRequest(r, target, host)
 	p.gate.begin()
 	defer p.gate.end()
 	if u != nil {
@@ -414,13 +415,17 @@ func isDialError(err error) bool {
 	return errors.Is(err, errRefused) || (errors.As(err, &oe) && oe.Op == "dial")
 }
 
-// outRequest is the request sent upstream: the client's fields less the
-// hop-by-hop ones, the proxy's own framing (the transport writes
-// Content-Length or chunked from ContentLength), Via and X-Forwarded-*.
-func (p *Proxy) outRequest(r *http.Request, target *url.URL, host string, reverse bool) (*http.Request, *reqBody) {
+// prepare turns the client's fields into the upstream's, once per request
+// whatever the number of attempts: the hop-by-hop fields go, Via and (for
+// a reverse proxy) X-Forwarded-* are added. It returns the client's
+// Upgrade values when the request asks to switch protocols (and has no
+// body), which the tunnel says again on its own link.
+func (p *Proxy) prepare(r *http.Request, reverse bool) (upgrade []string) {
 	h := r.Header // the handler owns the request: edit in place
-	te := removeHopByHop(h)
-	if te {
+	if isUpgrade(h) && r.ContentLength == 0 {
+		upgrade = h["Upgrade"]
+	}
+	if removeHopByHop(h) {
 		// RFC 9110 §10.1.4: TE is hop-by-hop; the proxy can take trailers
 		// (it relays them), so it says so on its own link.
 		h["Te"] = []string{"trailers"}
@@ -429,19 +434,26 @@ func (p *Proxy) outRequest(r *http.Request, target *url.URL, host string, revers
 		delete(h, "Proxy-Authorization")
 	}
 	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = nil // no Go default User-Agent
+		h["User-Agent"] = nil // no transport's default User-Agent
 	}
 	addVia(h, r.ProtoMajor, r.ProtoMinor, p.Via)
 	if reverse {
 		addForwarded(h, r)
 	}
+	return upgrade
+}
+
+// outRequest is the request sent upstream, with the fields prepare made
+// and the proxy's own framing (the transport writes Content-Length or
+// chunked from ContentLength).
+func (p *Proxy) outRequest(r *http.Request, target *url.URL, host string) (*http.Request, *reqBody) {
 	out := &http.Request{
 		Method:        r.Method,
 		URL:           target,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        h,
+		Header:        r.Header,
 		Host:          host,
 		ContentLength: r.ContentLength,
 	}

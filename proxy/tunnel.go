@@ -21,9 +21,8 @@ import (
 // relayed and the two connections are joined byte for byte; any other
 // answer is relayed as a response. It returns true when the upstream
 // refused the connection (nothing sent) and another may be tried.
-func (p *Proxy) upgrade(w http.ResponseWriter, r *http.Request, u *upstream, target *url.URL, host string, reverse bool) (retry bool) {
-	proto := r.Header["Upgrade"]
-	out, _ := p.outRequest(r, target, host, reverse)
+func (p *Proxy) upgrade(w http.ResponseWriter, r *http.Request, u *upstream, target *url.URL, host string, proto []string) (retry bool) {
+	out, _ := p.outRequest(r, target, host)
 	// Connection and Upgrade are this link's options: said again here.
 	out.Header["Connection"] = []string{"Upgrade"}
 	out.Header["Upgrade"] = proto
