@@ -835,3 +835,107 @@ func TestSlowlorisBytePerTick(t *testing.T) {
 	}
 	w.wantClosed()
 }
+
+// dialFrom dials addr from a given loopback source address, so that a test
+// can play several clients (the server's per-client policy keys on it).
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// R-U-Dead-Yet: bodies trickled a byte at a time, each byte within
+// BodyTimeout, hold a worker each for as long as they last. With as many
+// such clients as MaxWorkers, a well-behaved client's request waits in the
+// queue: the capture effect the draft warns of.
+func TestSlowBodiesCaptureWorkers(t *testing.T) {
+	t.Skip("bug: a body trickled within BodyTimeout holds its worker without bound (no minimum body rate, unlike MinHeaderRate); MaxWorkers such clients starve everyone else. See docs/hardening.md")
+	_, addr := startServer(t, &Server{MaxWorkers: 4, BodyTimeout: time.Second, ErrorLog: discardLog()}, http.HandlerFunc(okHandler))
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := 0; i < 4; i++ {
+		c := dialFrom(t, fmt.Sprintf("127.0.0.%d", i+2), addr)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if _, err := c.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	w := dial(t, addr)
+	w.send("GET /probe HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := w.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("probe: %d", resp.StatusCode)
+	}
+}
+
+// Slow reads: clients that read a large response 10 KiB/s hold their
+// workers while the socket is full, but the kernel reports room only once
+// a good part of the send buffer has drained, so each wait reaches
+// WriteTimeout and the worker comes back: the queued probe is answered
+// (after up to WriteTimeout; the delay is logged, not asserted).
+func TestSlowReadersReleaseWorkers(t *testing.T) {
+	cut := make(chan error, 4)
+	_, addr := startServer(t, &Server{MaxWorkers: 4, WriteTimeout: time.Second, ErrorLog: discardLog()}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/probe" {
+			io.WriteString(w, "ok")
+			return
+		}
+		buf := make([]byte, 16<<10)
+		t0 := time.Now()
+		for i := 0; i < 4096; i++ {
+			if _, err := w.Write(buf); err != nil {
+				t.Logf("slow reader handler: %d KiB then %v after %v", i*16, err, time.Since(t0))
+				cut <- err
+				return
+			}
+		}
+		cut <- nil
+	}))
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := 0; i < 4; i++ {
+		c := dialFrom(t, fmt.Sprintf("127.0.0.%d", i+2), addr)
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+		go func() {
+			buf := make([]byte, 1024)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	t0 := time.Now()
+	w := dial(t, addr)
+	w.send("GET /probe HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := w.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("probe: %d", resp.StatusCode)
+	}
+	t.Logf("probe answered after %v", time.Since(t0))
+	for i := 0; i < 4; i++ {
+		if err := <-cut; err == nil {
+			t.Fatal("a slow reader took 64 MiB within the write timeout")
+		}
+	}
+}
