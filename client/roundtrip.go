@@ -15,6 +15,7 @@ import (
 var (
 	errHeadTooLarge = errors.New("client: response head too large")
 	errUpgrade      = errors.New("client: 101 Switching Protocols is not supported")
+	errCoded        = errors.New("client: response uses a transfer coding other than chunked")
 )
 
 // try sends req once: a connection, its write turn, the head (and the body
@@ -303,6 +304,12 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 				}
 			}
 			continue
+		}
+		if r.Coded || (r.TransferEncoding && !r.Chunked) {
+			// RFC 9112 §6.1: a coding other than chunked is ours to decode;
+			// the client decodes none, so it cannot tell where the body ends
+			// nor hand back its bytes: fail rather than return them raw.
+			return nil, errCoded
 		}
 		c.r += n // the fields still alias the buffer: nothing reads into it before buildResponse
 		return t.buildResponse(b, r), nil
