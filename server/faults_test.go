@@ -264,3 +264,80 @@ func emfileChild(t *testing.T) {
 	}
 	t.Logf("emfile child: ok: limit %d, %d descriptors filled, %d accept errors", soft, len(filler)+1, s.Stats().AcceptErrors)
 }
+
+// Many clients at once, some resetting at random points: every response a
+// client reads carries its own token (buffers are pooled and reused across
+// connections; nothing of one may reach another).
+func TestResetsDoNotCrossResponses(t *testing.T) {
+	clients, rounds := 16, 40
+	if testing.Short() {
+		clients, rounds = 8, 20
+	}
+	s, addr := startServer(t, &Server{ErrorLog: discardLog()}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		if r.URL.Query().Has("flush") {
+			w.(http.Flusher).Flush()
+		}
+		fmt.Fprintf(w, "%s|%s|%s", r.URL.Path, b, strings.Repeat("p", len(b)*64))
+	}))
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		go func() {
+			errs <- func() error {
+				for k := 0; k < rounds; k++ {
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						return err
+					}
+					br := bufio.NewReader(c)
+					var req strings.Builder
+					tokens := make([]string, 3)
+					for j := range tokens {
+						tokens[j] = fmt.Sprintf("c%dr%dq%d", i, k, j)
+						q := ""
+						if j == 1 {
+							q = "?flush=1"
+						}
+						body := strings.Repeat(tokens[j], 1+j*50)
+						fmt.Fprintf(&req, "POST /%s%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", tokens[j], q, len(body), body)
+					}
+					io.WriteString(c, req.String())
+					// Read 0..3 responses, then reset or close.
+					want := (i + k) % 4
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					for j := 0; j < want; j++ {
+						resp, err := http.ReadResponse(br, nil)
+						if err != nil {
+							c.Close()
+							return fmt.Errorf("client %d round %d response %d: %v", i, k, j, err)
+						}
+						b, err := io.ReadAll(resp.Body)
+						if err != nil {
+							c.Close()
+							return err
+						}
+						body := strings.Repeat(tokens[j], 1+j*50)
+						if w := "/" + tokens[j] + "|" + body + "|" + strings.Repeat("p", len(body)*64); string(b) != w {
+							c.Close()
+							return fmt.Errorf("client %d round %d response %d: got %.60q..., want %.60q...", i, k, j, b, w)
+						}
+					}
+					if k%2 == 0 {
+						c.(*net.TCPConn).SetLinger(0)
+					}
+					c.Close()
+				}
+				return nil
+			}()
+		}()
+	}
+	for i := 0; i < clients; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every connection to close", 5*time.Second, func() bool { return s.Stats().Open == 0 })
+}
