@@ -39,8 +39,7 @@ var States = func() []server.State {
 // serverCollector reads one server's snapshot per scrape. Immutable after
 // NewServerCollector.
 type serverCollector struct {
-	srv    *server.Server
-	consts prometheus.Labels
+	srv *server.Server
 
 	conns, closed                                       *prometheus.Desc
 	accepted, requests, limit503, greedy503, pauses     *prometheus.Desc
@@ -66,7 +65,6 @@ func NewServerCollector(name string, s *server.Server) prometheus.Collector {
 	}
 	return &serverCollector{
 		srv:    s,
-		consts: consts,
 		conns:  d("connections", "Open connections by state.", "state"),
 		closed: d("connections_closed_total", "Connections closed, by reason.", "reason"),
 
