@@ -386,3 +386,78 @@ func TestUpstreamCollector(t *testing.T) {
 		t.Errorf("retries = %v, want 9", v)
 	}
 }
+
+// The middleware sees the final status however the handler sends it, and
+// keeps Flush and Hijack working on dally's writer.
+func TestInstrumentHandlerStatuses(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/implicit", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
+	mux.HandleFunc("/early-hints", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusCreated)
+	})
+	mux.HandleFunc("/flush", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "part")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush through the middleware: %v", err)
+		}
+	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack through the middleware: %v", err)
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+		c.Close()
+	})
+	srv := &server.Server{Handler: InstrumentHandler(reg, mux)}
+	addr := startServer(t, srv)
+	for _, tc := range []struct {
+		path string
+		code int // on the wire
+	}{
+		{"/implicit", 200}, {"/write", 200}, {"/early-hints", 201}, {"/flush", 200},
+		{"/panic", 500}, {"/hijack", 200},
+	} {
+		c, br := dial(t, addr)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		for err == nil && resp.StatusCode == http.StatusEarlyHints {
+			resp, err = http.ReadResponse(br, nil)
+		}
+		if err != nil || resp.StatusCode != tc.code {
+			t.Errorf("%s: %v %v, want %d", tc.path, resp, err, tc.code)
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		c.Close()
+	}
+	admin := httptest.NewServer(Handler(reg))
+	defer admin.Close()
+	mfs := waitFor(t, admin.URL, "six requests", func(m map[string]*dto.MetricFamily) bool {
+		v, _ := value(m, "dally_http_requests_in_flight")
+		n := 0.0
+		for _, mt := range m["dally_http_requests_total"].GetMetric() {
+			n += mt.GetCounter().GetValue()
+		}
+		return v == 0 && n == 6
+	})
+	for _, tc := range []struct {
+		code string
+		want float64
+	}{{"200", 3}, {"201", 1}, {"500", 1}, {"hijacked", 1}, {"103", 0}} {
+		got, _ := value(mfs, "dally_http_requests_total", "code", tc.code)
+		if got != tc.want {
+			t.Errorf("code %s: %v, want %v", tc.code, got, tc.want)
+		}
+	}
+	if v := mustValue(t, mfs, "dally_http_request_duration_seconds", "class", "hijacked"); v != 1 {
+		t.Errorf("hijacked timed %v times, want 1", v)
+	}
+}
