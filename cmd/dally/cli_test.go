@@ -101,6 +101,32 @@ func TestAdmin(t *testing.T) {
 	}
 
 	q := start(t, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-pprof")
+	for _, want := range []string{"dally: metrics  " + q.admin + "/metrics", "dally: status   " + q.admin + "/status/"} {
+		if !strings.Contains(q.out.String(), want) {
+			t.Errorf("banner lacks %q", want)
+		}
+	}
+	get(t, q.public[0]+"/status/418")
+	get(t, q.public[0]+"/bytes/1")
+	code, body := get(t, q.admin+"/metrics")
+	for _, want := range []string{
+		`dally_http_requests_total{code="418"} 1`,
+		`dally_http_requests_total{code="200"} 1`,
+		"dally_server_connections_accepted_total 2",
+		"dally_server_idle_timeout_seconds 60",
+		"dally_proxy_upstream_connections 0",
+		"go_goroutines",
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics (%d) lacks %q", code, want)
+		}
+	}
+	if code, body := get(t, q.admin+"/status/"); code != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("/status/: %d", code)
+	}
+	if code, body := get(t, q.admin+"/status/status.json"); code != 200 || !json.Valid([]byte(body)) {
+		t.Errorf("/status/status.json: %d %.100q", code, body)
+	}
 	if code, body := get(t, q.admin+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("pprof with -pprof: %d", code)
 	}

@@ -20,8 +20,11 @@ import (
 	"time"
 
 	"github.com/dallyhttp/dally/cmd/dally/internal/config"
+	"github.com/dallyhttp/dally/metrics"
 	"github.com/dallyhttp/dally/proxy"
 	"github.com/dallyhttp/dally/server"
+	"github.com/dallyhttp/dally/status"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serve is `dally [serve]`: flags over an optional config file.
@@ -126,7 +129,9 @@ type daemon struct {
 	log      *slog.Logger
 	srv      *server.Server
 
-	proxyList atomic.Pointer[[]*proxy.Proxy] // the current build's, for connState
+	proxyList atomic.Pointer[[]*proxy.Proxy] // the current build's, for connState and metrics
+	reg       *prometheus.Registry           // set before serving
+	page      *status.Page                   // nil without an admin listener
 
 	// Owned by the signal loop (run's goroutine).
 	proxies   proxies // the current build's, by route
@@ -174,10 +179,12 @@ func (d *daemon) run() int {
 	defer func() { d.access.Close() }()
 
 	d.srv = &server.Server{
-		Handler:   http.HandlerFunc(d.serveHTTP),
 		ConnState: d.connState,
 		ErrorLog:  slog.NewLogLogger(d.log.Handler(), slog.LevelError),
 	}
+	d.registerMetrics()
+	// Requests by status and latency, around whatever handler is in force.
+	d.srv.Handler = metrics.InstrumentHandler(d.reg, http.HandlerFunc(d.serveHTTP))
 	for _, l := range cfg.Listeners {
 		ln, err := listen(l.Address, l.ReusePort)
 		if err != nil {
@@ -230,6 +237,9 @@ func (d *daemon) run() int {
 				continue
 			}
 			rc := d.drain(s, sig, len(d.listeners), done)
+			if d.page != nil {
+				d.page.Close()
+			}
 			if adminSrv != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				adminSrv.Shutdown(ctx)
