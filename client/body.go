@@ -213,7 +213,7 @@ func (b *body) finish(ok bool) {
 	if !ok && why != closeUnread {
 		why = closeError
 	}
-	if b.checkWriter && !rq.bodyEnd.Load() {
+	if b.checkWriter && reuse && !rq.waitWriter() {
 		reuse = false
 		why = closeError
 		rq.c.closeNC() // unblocks the writer
@@ -304,6 +304,28 @@ func (rq *reqState) writeBody(c *conn, req *http.Request, expect bool) {
 	}
 	rq.bodyEnd.Store(true)
 	rq.wres <- nil
+}
+
+// writerGrace bounds the wait, at the end of a response, for a request
+// body still being sent: a server that read it all has let the last write
+// finish already (microseconds); one that answered early without reading
+// leaves it blocked, and the connection is closed.
+const writerGrace = 100 * time.Millisecond
+
+// waitWriter reports whether the body writer finished without error.
+func (rq *reqState) waitWriter() bool {
+	if rq.bodyEnd.Load() {
+		return true
+	}
+	tm := time.NewTimer(writerGrace)
+	defer tm.Stop()
+	select {
+	case err := <-rq.wres:
+		rq.wres <- err // keep it for anyone else
+		return err == nil
+	case <-tm.C:
+		return false
+	}
 }
 
 func (rq *reqState) write(p []byte) (int, error) {

@@ -48,6 +48,7 @@ type conn struct {
 	exclusive bool        // a request that must not share is in flight
 	left      int         // requests the server still takes (Keep-Alive max=), -1 unknown
 	hint      int         // the server's Keep-Alive timeout in seconds, -1 none
+	idleAt    time.Time   // when it last became idle
 	expires   time.Time   // while idle: when the client closes it
 	expiry    closeReason // while idle: the reason it will give
 	why       closeReason // once dead: why
@@ -115,6 +116,7 @@ type reqState struct {
 	// Set by assignLocked under p.mu.
 	reused    bool
 	pipelined bool
+	idleFor   time.Duration // how long the connection had been idle
 	prevWrite <-chan struct{} // closed when the request before has been written
 	prevRead  <-chan struct{} // closed when the response before has been read
 	myWrite   chan struct{}   // created on demand under p.mu

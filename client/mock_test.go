@@ -53,7 +53,11 @@ func TestIdleCloseAsRequestArrives(t *testing.T) {
 	if st := tr.Stats(); st.Retries != 1 || st.ConnsOpened != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	// The fresh connection served /2; a POST on it is its second request.
+	// A POST meeting the same close fails and reaches the server once. (A
+	// new transport: the first one has learned to close before reuse.)
+	tr = &Transport{}
+	c = &http.Client{Transport: tr}
+	get(t, c, m.url("/warm"))
 	resp, err := c.Post(m.url("/p"), "text/plain", strings.NewReader("once"))
 	if err == nil {
 		resp.Body.Close()
@@ -64,14 +68,16 @@ func TestIdleCloseAsRequestArrives(t *testing.T) {
 	if n := m.posts.Load(); n != 1 {
 		t.Fatalf("server saw %d POSTs", n)
 	}
-	if st := tr.Stats(); st.Retries != 1 {
+	if st := tr.Stats(); st.Retries != 0 {
 		t.Fatalf("POST retried: %+v", st)
 	}
 	// With Idempotency-Key (and a replayable body) the POST may go again.
 	m.posts.Store(0)
+	tr = &Transport{}
+	c = &http.Client{Transport: tr}
 	req, _ := http.NewRequest("POST", m.url("/p"), strings.NewReader("key"))
 	req.Header.Set("Idempotency-Key", "k1")
-	get(t, c, m.url("/warm")) // a fresh conn, now reused by the POST
+	get(t, c, m.url("/warm"))
 	resp, err = c.Do(req)
 	if err != nil {
 		t.Fatalf("POST with Idempotency-Key: %v", err)
@@ -79,6 +85,31 @@ func TestIdleCloseAsRequestArrives(t *testing.T) {
 	resp.Body.Close()
 	if n := m.posts.Load(); n != 2 {
 		t.Fatalf("server saw %d POSTs with the key, want 2 (one lost, one answered)", n)
+	}
+}
+
+// A server that advertises no timeout teaches it by its FINs: after the
+// first, the client closes idle connections before that idle time.
+func TestLearnedIdleTimeout(t *testing.T) {
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		for {
+			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, _, err := m.readReq(br); err != nil {
+				return
+			}
+			io.WriteString(c, ok200("x"))
+		}
+	})
+	tr := &Transport{}
+	c := &http.Client{Transport: tr}
+	get(t, c, m.url("/"))
+	time.Sleep(150 * time.Millisecond)
+	get(t, c, m.url("/")) // FIN seen after 150 ms idle
+	time.Sleep(130 * time.Millisecond)
+	get(t, c, m.url("/"))
+	st := tr.Stats()
+	if st.Closed["fin_seen"] != 1 || st.Closed["learned_timeout"] != 1 || st.Retries != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 
@@ -98,8 +129,10 @@ func TestFINSeenBeforeReuse(t *testing.T) {
 		get(t, c, m.url("/"))
 		time.Sleep(20 * time.Millisecond) // let the FIN arrive
 	}
+	// The first FIN is seen at reuse; it teaches a timeout, and the client
+	// closes the next connections itself before reuse.
 	st := tr.Stats()
-	if st.Retries != 0 || st.Closed["fin_seen"] != 4 || m.reqs.Load() != 5 {
+	if st.Retries != 0 || st.Closed["fin_seen"] != 1 || st.Closed["learned_timeout"] < 3 || m.reqs.Load() != 5 {
 		t.Fatalf("stats %+v, server requests %d", st, m.reqs.Load())
 	}
 }

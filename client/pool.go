@@ -19,6 +19,38 @@ type hostPool struct {
 	waiters []*waiter   // guarded by mu: FIFO
 	timer   *time.Timer // guarded by mu: the earliest idle expiry
 	timerAt time.Time   // guarded by mu
+
+	// learned is the shortest idle time after which the server was seen
+	// to have closed a connection (its FIN at reuse, or the idle race):
+	// the closing-first deadline for a server that advertises none.
+	// guarded by mu; forgotten after learnTTL.
+	learned   time.Duration
+	learnedAt time.Time
+}
+
+// learnTTL: a learned server timeout is forgotten after this long, so a
+// server that raised its timeout (or closed early once, shedding) gets
+// its connections used fully again.
+const learnTTL = 5 * time.Minute
+
+// learnLocked records that the server closed a connection idle for d.
+func (p *hostPool) learnLocked(d time.Duration, now time.Time) {
+	if d <= 0 {
+		return
+	}
+	if p.learned == 0 || d < p.learned || now.Sub(p.learnedAt) > learnTTL {
+		p.learned = d
+	}
+	p.learnedAt = now
+}
+
+// learnedLimitLocked is the idle time past which a connection is not
+// reused: the learned timeout less the same margin as a hint's; 0 for none.
+func (p *hostPool) learnedLimitLocked(now time.Time) time.Duration {
+	if p.learned == 0 || now.Sub(p.learnedAt) > learnTTL {
+		return 0
+	}
+	return p.learned - min(maxHintMargin, p.learned/4)
 }
 
 // waiter is a request queued for a connection.
@@ -65,12 +97,17 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 					p.dropLocked(c, c.expiry)
 					continue
 				}
+				if l := p.learnedLimitLocked(now); l > 0 && now.Sub(c.idleAt) >= l {
+					p.dropLocked(c, closeLearned)
+					continue
+				}
 				p.mu.Unlock()
 				// The FIN check (RFC 9112 §9.3.1: a client must be ready
 				// for the server's close): a peek, just before the write.
 				alive := c.alive()
 				p.mu.Lock()
 				if !alive {
+					p.learnLocked(now.Sub(c.idleAt), now)
 					p.dropLocked(c, closeFIN)
 					continue
 				}
@@ -185,6 +222,9 @@ func (p *hostPool) grantSlotsLocked() {
 func (p *hostPool) assignLocked(c *conn, rq *reqState) {
 	rq.c = c
 	rq.reused = c.served > 0 || c.inflight > 0
+	if c.inflight == 0 && !c.idleAt.IsZero() {
+		rq.idleFor = time.Since(c.idleAt)
+	}
 	rq.pipelined = c.inflight > 0
 	if c.inflight == 0 && p.t.pipelineDepth() > 1 {
 		p.active = append(p.active, c)
@@ -353,7 +393,11 @@ func (p *hostPool) idleLocked(c *conn) {
 		return
 	}
 	now := time.Now()
+	c.idleAt = now
 	c.expires, c.expiry = p.t.idleDeadline(now, c.hint)
+	if l := p.learnedLimitLocked(now); l > 0 && now.Add(l).Before(c.expires) {
+		c.expires, c.expiry = now.Add(l), closeLearned
+	}
 	p.idle = append(p.idle, c)
 	p.t.stats.idle.Add(1)
 	maxIdle := p.t.MaxIdleConnsPerHost

@@ -112,6 +112,12 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 	a.written = rq.written.Load()
 	a.gotResponse = rq.gotByte
 	if err != nil {
+		if errors.Is(err, errServerClosedIdle) && rq.reused && !rq.pipelined {
+			// The idle race: the server's timeout is at most this idle time.
+			p.mu.Lock()
+			p.learnLocked(rq.idleFor, time.Now())
+			p.mu.Unlock()
+		}
 		return nil, a, t.fail(rq, err, false)
 	}
 	return resp, a, nil

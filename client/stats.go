@@ -9,6 +9,7 @@ const (
 	closeIdleTimeout  closeReason = iota // the client's own IdleTimeout
 	closeServerHint                      // before the server's Keep-Alive: timeout
 	closeFIN                             // the server's FIN seen on an idle connection
+	closeLearned                         // idle near the timeout learned from the server's FINs
 	closeMax                             // Keep-Alive: max= reached
 	closeServer                          // Connection: close, HTTP/1.0, close-delimited body
 	closeKeepAliveOff                    // DisableKeepAlives
@@ -21,7 +22,7 @@ const (
 )
 
 var closeReasonNames = [numCloseReasons]string{
-	"idle_timeout", "server_hint", "fin_seen", "max_requests", "server_close",
+	"idle_timeout", "server_hint", "fin_seen", "learned_timeout", "max_requests", "server_close",
 	"keepalives_disabled", "idle_limit", "user", "body_unread", "canceled", "error",
 }
 
@@ -36,7 +37,7 @@ type Stats struct {
 	Retries     int64 // tries repeated by shouldRetry
 	Pipelined   int64 // tries written while an earlier response was outstanding
 	// Closed counts closed connections by reason: idle_timeout, server_hint,
-	// fin_seen, max_requests, server_close, keepalives_disabled, idle_limit,
+	// fin_seen, learned_timeout, max_requests, server_close, keepalives_disabled, idle_limit,
 	// user, body_unread, canceled, error.
 	Closed map[string]int64
 	Open   int64 // connections open or being dialled now

@@ -182,10 +182,10 @@ func (t *Transport) route(req *http.Request) (route, error) {
 	if host == "" {
 		return r, errNoHost
 	}
-	if p := u.Port(); p != "" {
-		port = p
+	addr := u.Host // already host:port: no allocation
+	if u.Port() == "" {
+		addr = net.JoinHostPort(host, port)
 	}
-	addr := net.JoinHostPort(host, port)
 	r.key = hostKey{scheme: scheme, addr: addr}
 	r.dialAddr = addr
 	if scheme == "https" {
