@@ -116,7 +116,7 @@ type reqState struct {
 	// Set by assignLocked under p.mu.
 	reused    bool
 	pipelined bool
-	idleFor   time.Duration // how long the connection had been idle
+	idleFor   time.Duration   // how long the connection had been idle
 	prevWrite <-chan struct{} // closed when the request before has been written
 	prevRead  <-chan struct{} // closed when the response before has been read
 	myWrite   chan struct{}   // created on demand under p.mu
