@@ -209,3 +209,57 @@ func TestDrainStages(t *testing.T) {
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(sent))
 }
+
+// TestDrainSpread: with drain.spread, the idle connections open when the
+// drain begins are closed at a pace, not in one instant (the server's
+// pacing is tested in package server; this is the file's knob reaching it).
+func TestDrainSpread(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/dally.yaml"
+	writeFile(t, cfg, `listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+server:
+  min_idle_window: 100ms
+drain:
+  spread: 1500ms
+  timeout: 5s
+`)
+	p := start(t, "-config", cfg)
+	const n = 4
+	var idle []*rawConn
+	for i := 0; i < n; i++ {
+		rc := dialRaw(t, p.public[0])
+		rc.get("/bytes/1")
+		idle = append(idle, rc)
+	}
+	time.Sleep(300 * time.Millisecond) // past the minimum window
+	sent := time.Now()
+	p.signal(syscall.SIGTERM)
+	closed := make(chan time.Duration, n)
+	for _, rc := range idle {
+		go func() {
+			rc.c.SetDeadline(time.Now().Add(6 * time.Second))
+			n, err := rc.br.Read(make([]byte, 1))
+			if n != 0 || err != io.EOF {
+				t.Errorf("idle connection: %d bytes, %v; want a clean EOF", n, err)
+			}
+			closed <- time.Since(sent)
+		}()
+	}
+	var first, last time.Duration
+	for i := 0; i < n; i++ {
+		d := <-closed
+		if i == 0 {
+			first = d
+		}
+		last = d
+	}
+	// Even pacing puts the last of 4 at 3/4 of the spread or later.
+	if last-first < 900*time.Millisecond {
+		t.Errorf("idle connections closed from %v to %v after SIGTERM: not spread over 1.5 s", first, last)
+	}
+	if rc := p.wait(6 * time.Second); rc != 0 {
+		t.Errorf("exit %d", rc)
+	}
+	t.Logf("idle closes from %v to %v", first, last)
+}

@@ -50,6 +50,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	maxConns := fs.Int("max-conns", 0, "open connections; at the limit the least recently used idle one is closed for a newcomer (0: the descriptor limit less 128)")
 	drain := fs.Duration("drain-timeout", config.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long in-flight requests may take before connections are cut")
 	drainDelay := fs.Duration("drain-delay", 0, "on SIGINT/SIGTERM, keep serving this long with /healthz at 503 before the drain starts")
+	drainSpread := fs.Duration("drain-spread", 0, "during the drain, close idle connections at an even pace over this long")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: dally [serve] [-config FILE] [flags]\n\nServes HTTP/1.1 on -listen and the admin listener on -admin. Without -config\nor -root, the demo site: / /echo /bytes/{n} /chunked/{n} /delay/{duration} /status/{code}.\nSIGTERM/SIGINT drain and stop, SIGHUP reloads the config file.\n\nflags:")
 		fs.PrintDefaults()
@@ -85,6 +86,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		"max-conns":         func(c *config.Config) { c.Server.MaxConns = config.Num(*maxConns) },
 		"drain-timeout":     func(c *config.Config) { c.Drain.Timeout = config.Duration(*drain) },
 		"drain-delay":       func(c *config.Config) { c.Drain.Delay = config.Duration(*drainDelay) },
+		"drain-spread":      func(c *config.Config) { c.Drain.Spread = config.Duration(*drainSpread) },
 		"access-log": func(c *config.Config) {
 			c.AccessLog.Enabled = *access != "off"
 			if c.AccessLog.Enabled {
