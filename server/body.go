@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"time"
 
 	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/internal/evloop"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,6 +27,8 @@ type body struct {
 	done      bool
 	err       error
 	closed    bool
+	got       int64         // bytes read from the socket for this body
+	waited    time.Duration // time spent waiting for the client to send more
 }
 
 var errBodyClosed = errors.New("http: invalid Read on closed Body")
@@ -123,12 +127,13 @@ func (b *body) readDirect(p []byte) (int, error) {
 	for {
 		n, err := unix.Read(c.fd, p)
 		if n > 0 {
+			b.got += int64(n)
 			return n, nil
 		}
 		switch {
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
-			if err := c.wait(b.w.wake, false, c.bodyLimit()); err != nil {
+			if err := b.waitClient(); err != nil {
 				return 0, b.timeoutErr(err)
 			}
 		case err == nil:
@@ -152,14 +157,39 @@ func (b *body) fill() error {
 		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 		c.rpos = 0
 	}
-	n, err := c.readWait(b.w.wake)
-	if err != nil {
-		return b.timeoutErr(err)
+	for {
+		n, err := c.read()
+		switch {
+		case n > 0:
+			b.got += int64(n)
+			return nil
+		case err == nil:
+			return io.ErrUnexpectedEOF
+		case err != unix.EAGAIN:
+			return err
+		}
+		if err := b.waitClient(); err != nil {
+			return b.timeoutErr(err)
+		}
 	}
-	if n == 0 {
-		return io.ErrUnexpectedEOF
+}
+
+// waitClient waits for more of the body, up to the body timeout. Past a
+// grace, a client whose bytes arrive slower than MinBodyRate, counted over
+// the time spent waiting for it, is cut: each byte within BodyTimeout would
+// otherwise hold a worker without bound (R-U-Dead-Yet; Apache's
+// mod_reqtimeout has the same rule). Time the handler spends not reading
+// is not counted: then the socket is full and no wait happens.
+func (b *body) waitClient() error {
+	c := b.c
+	if r := c.srv.MinBodyRate; r > 0 && b.waited > bodyGrace &&
+		b.got*int64(time.Second) < int64(r)*int64(b.waited) {
+		return errTimeout
 	}
-	return nil
+	t0 := evloop.Now()
+	err := c.wait(b.w.wake, false, c.bodyLimit())
+	b.waited += time.Duration(evloop.Now() - t0)
+	return err
 }
 
 func (b *body) timeoutErr(err error) error {

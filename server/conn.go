@@ -485,19 +485,6 @@ func (c *conn) read() (int, error) {
 	}
 }
 
-// readWait reads at least one byte, waiting up to BodyTimeout for it.
-func (c *conn) readWait(wake chan struct{}) (int, error) {
-	for {
-		n, err := c.read()
-		if err != unix.EAGAIN {
-			return n, err
-		}
-		if err := c.wait(wake, false, c.bodyLimit()); err != nil {
-			return 0, err
-		}
-	}
-}
-
 // flush sends c.out, waiting up to WriteTimeout for room each time the
 // socket is full.
 func (c *conn) flush(wake chan struct{}) error {

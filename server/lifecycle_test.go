@@ -373,6 +373,59 @@ func TestShutdownSpreadsIdleCloses(t *testing.T) {
 	}
 }
 
+// A body trickled a byte at a time, each byte well within BodyTimeout, is
+// cut once its rate over the time spent waiting for it falls below
+// MinBodyRate, and the worker it held serves the next client. Without the
+// rule, this 100,000-byte body would hold the only worker for hours.
+func TestMinBodyRateCutsTrickledBody(t *testing.T) {
+	readErr := make(chan error, 1)
+	_, addr := startServer(t, &Server{MaxWorkers: 1, BodyTimeout: time.Second, ErrorLog: discardLog()},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == "POST" {
+				_, err := io.Copy(io.Discard, r.Body)
+				readErr <- err
+				if err != nil {
+					http.Error(w, "body too slow", http.StatusRequestTimeout)
+					return
+				}
+			}
+			hello(w, r)
+		}))
+	trickle := dial(t, addr)
+	trickle.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := trickle.c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	probe := dial(t, addr)
+	probe.send("GET /probe HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("the trickled body was read whole")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the trickled body still holds the worker")
+	}
+	if resp, body := probe.response("GET"); resp.StatusCode != 200 || body != "hello /probe" {
+		t.Fatalf("probe: %d %q", resp.StatusCode, body)
+	}
+	resp, _ := trickle.response("POST")
+	if resp.StatusCode != 408 || !resp.Close {
+		t.Fatalf("trickle: %d close=%v", resp.StatusCode, resp.Close)
+	}
+}
+
 func TestHijack(t *testing.T) {
 	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nc, brw, err := w.(http.Hijacker).Hijack()

@@ -37,6 +37,7 @@ const (
 	DefaultHeaderTimeout     = 10 * time.Second
 	DefaultMinHeaderRate     = 256 // bytes per second, judged after headerGrace
 	DefaultBodyTimeout       = 30 * time.Second
+	DefaultMinBodyRate       = 256 // bytes per second of waiting, judged after bodyGrace
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultMaxRequests       = 1000 // per connection, as nginx's keepalive_requests
 	DefaultLingerTimeout     = 2 * time.Second
@@ -47,6 +48,8 @@ const (
 
 	// headerGrace is how long a head may take before its byte rate is judged.
 	headerGrace = 2 * time.Second
+	// bodyGrace is how long a body may be waited for before its rate is judged.
+	bodyGrace = 2 * time.Second
 )
 
 // State is a connection's place in its life.
@@ -118,6 +121,11 @@ type Server struct {
 	// BodyTimeout is how long a handler's read of the request body may wait
 	// for the next byte. Default 30 s.
 	BodyTimeout time.Duration
+	// MinBodyRate is the slowest a request body may arrive, in bytes per
+	// second of waiting for it, judged after a 2 s grace; slower, the read
+	// fails as a timeout and the connection closes after the response.
+	// Default DefaultMinBodyRate; -1 turns it off.
+	MinBodyRate int
 	// WriteTimeout is how long a write may wait for the client to make room.
 	// Default 30 s.
 	WriteTimeout time.Duration
@@ -215,6 +223,9 @@ func (s *Server) init() error {
 		}
 		if s.BodyTimeout == 0 {
 			s.BodyTimeout = DefaultBodyTimeout
+		}
+		if s.MinBodyRate == 0 {
+			s.MinBodyRate = DefaultMinBodyRate
 		}
 		if s.WriteTimeout == 0 {
 			s.WriteTimeout = DefaultWriteTimeout
