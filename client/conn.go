@@ -111,7 +111,8 @@ type reqState struct {
 	req    *http.Request
 	method string
 	c      *conn
-	pipe   bool // may share a connection (idempotent, no body)
+	pipe      bool // may share a connection (idempotent, no body)
+	retryable bool // shouldRetry could retry it after the idle race
 
 	// Set by assignLocked under p.mu.
 	reused    bool

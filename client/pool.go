@@ -22,7 +22,8 @@ type hostPool struct {
 
 	// learned is the shortest idle time after which the server was seen
 	// to have closed a connection (its FIN at reuse, or the idle race):
-	// the closing-first deadline for a server that advertises none.
+	// for a server that advertises no timeout, a request that cannot be
+	// retried takes no connection idle longer than about this.
 	// guarded by mu; forgotten after learnTTL.
 	learned   time.Duration
 	learnedAt time.Time
@@ -97,7 +98,10 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 					p.dropLocked(c, c.expiry)
 					continue
 				}
-				if l := p.learnedLimitLocked(now); l > 0 && now.Sub(c.idleAt) >= l {
+				if l := p.learnedLimitLocked(now); l > 0 && !rq.retryable && now.Sub(c.idleAt) >= l {
+					// A request that cannot be retried does not bet on a
+					// connection idle near the server's timeout. Retryable
+					// ones still use it: the peek and one retry cover them.
 					p.dropLocked(c, closeLearned)
 					continue
 				}
@@ -395,9 +399,6 @@ func (p *hostPool) idleLocked(c *conn) {
 	now := time.Now()
 	c.idleAt = now
 	c.expires, c.expiry = p.t.idleDeadline(now, c.hint)
-	if l := p.learnedLimitLocked(now); l > 0 && now.Add(l).Before(c.expires) {
-		c.expires, c.expiry = now.Add(l), closeLearned
-	}
 	p.idle = append(p.idle, c)
 	p.t.stats.idle.Add(1)
 	maxIdle := p.t.MaxIdleConnsPerHost

@@ -36,6 +36,7 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 	rq.ctx, rq.req, rq.method = ctx, req, method
 	expect := a.hasBody && hasToken(req.Header["Expect"], "100-continue")
 	rq.pipe = idempotent(method) && !a.hasBody && !req.Close && !t.DisableKeepAlives
+	rq.retryable = (idempotent(method) || a.idempotencyKey) && (!a.hasBody || a.canReplay)
 
 	p := t.pool(rt.key)
 	c, err := p.get(ctx, rq, rt, fresh)
