@@ -107,10 +107,10 @@ func (c *conn) fill(max int) (int, error) {
 
 // reqState is one try of a request on a connection.
 type reqState struct {
-	ctx    context.Context
-	req    *http.Request
-	method string
-	c      *conn
+	ctx       context.Context
+	req       *http.Request
+	method    string
+	c         *conn
 	pipe      bool // may share a connection (idempotent, no body)
 	retryable bool // shouldRetry could retry it after the idle race
 

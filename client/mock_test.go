@@ -104,7 +104,7 @@ func TestLearnedIdleTimeout(t *testing.T) {
 	c := &http.Client{Transport: tr}
 	get(t, c, m.url("/"))
 	time.Sleep(150 * time.Millisecond)
-	get(t, c, m.url("/")) // FIN seen after 150 ms idle
+	get(t, c, m.url("/"))              // FIN seen after 150 ms idle
 	time.Sleep(130 * time.Millisecond) // the server closes at 100 ms, past 3/4 of 150
 	resp, err := c.Post(m.url("/"), "text/plain", strings.NewReader("p"))
 	if err != nil {
