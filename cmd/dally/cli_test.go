@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -132,5 +134,29 @@ func TestAdmin(t *testing.T) {
 	}
 	if code, body := get(t, q.admin+"/"); code != 200 || !strings.Contains(body, "/debug/pprof/") {
 		t.Errorf("admin index: %d %q", code, body)
+	}
+}
+
+// TestAdminDefaultTaken: when the admin address was not given and the
+// default is taken (another dally on the machine), dally serves without an
+// admin listener and says so; when it was given, dally fails.
+func TestAdminDefaultTaken(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.1:9090"); err == nil {
+		defer ln.Close() // hold it for the test; taken already otherwise
+	}
+	p := start(t, "-listen", "127.0.0.1:0")
+	if p.admin != "" || !strings.Contains(p.out.String(), "no admin listener: the default address is taken") {
+		t.Errorf("admin %q; output:\n%s", p.admin, p.out.String())
+	}
+	if code, _ := get(t, p.public[0]+"/status/204"); code != 204 {
+		t.Errorf("public port: %d", code)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(10 * time.Second)
+
+	cmd := exec.Command(dallyBin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:9090")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "admin listener") {
+		t.Errorf("explicit taken admin address: %v\n%s", err, out)
 	}
 }

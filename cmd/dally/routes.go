@@ -59,14 +59,20 @@ func buildRouter(c *config.Config, prev proxies, errLog *log.Logger) (rt *router
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
 	}
-	sort.SliceStable(rt.routes, func(i, j int) bool {
-		a, b := rt.routes[i], rt.routes[j]
+	sortRoutes(rt.routes)
+	return rt, built, nil
+}
+
+// sortRoutes puts routes in matching order: a named host before any host,
+// then the longest path first.
+func sortRoutes(rs []route) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
 		if (a.host == "") != (b.host == "") {
 			return a.host != ""
 		}
 		return len(a.path) > len(b.path)
 	})
-	return rt, built, nil
 }
 
 func routeHandler(c *config.Config, r config.Route, prev, built proxies, errLog *log.Logger) (http.Handler, error) {
@@ -143,15 +149,23 @@ func retire(old, built proxies) {
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodConnect || !strings.HasPrefix(r.RequestURI, "/") && r.RequestURI != "*" {
+	absolute := !strings.HasPrefix(r.RequestURI, "/") && r.RequestURI != "*"
+	if r.Method == http.MethodConnect || absolute {
 		if rt.forward != nil {
 			rt.forward.ServeHTTP(w, r)
 			return
 		}
-		http.Error(w, "this server is not a forward proxy", http.StatusMisdirectedRequest)
-		return
+		if r.Method == http.MethodConnect {
+			http.Error(w, "this server is not a forward proxy", http.StatusMethodNotAllowed)
+			return
+		}
+		// An origin server accepts the absolute form too, and routes by
+		// its authority rather than Host (RFC 9112 §3.2.2, §3.2.3).
 	}
 	host := r.Host
+	if absolute && r.URL.Host != "" {
+		host = r.URL.Host
+	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
