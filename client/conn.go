@@ -72,6 +72,12 @@ func (c *conn) getBuf() {
 }
 
 func (c *conn) putBuf() {
+	// The parsed head aliases the buffer: clear it, or an idle connection
+	// keeps its 4 KiB alive through Fields' backing array.
+	f := c.resp.Fields[:cap(c.resp.Fields)]
+	clear(f)
+	c.resp.Fields = f[:0]
+	c.resp.Reset()
 	if c.buf != nil {
 		if cap(*c.buf) == bufSize {
 			bufPool.Put(c.buf)
