@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dallyhttp/dally/client"
 	"github.com/dallyhttp/dally/loadgen"
 )
 
@@ -40,7 +41,7 @@ func loadCmd(args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("d", 10*time.Second, "duration; the run always stops by then (with -n and no -d: 10m)")
 	count := fs.Int64("n", 0, "stop after this many requests (0: run for -d)")
 	rate := fs.Float64("rate", 0, "requests/s over all connections, open loop; latency counts from each request's intended send time (0: closed loop)")
-	pipe := fs.Int("pipeline", 1, "requests written back to back per connection (needs -transport raw until dally's client lands; net/http cannot pipeline)")
+	pipe := fs.Int("pipeline", 1, "requests outstanding per connection (-transport dally: its MaxPipelineDepth, with -c x N requests in flight; raw: batches of N written back to back; net/http cannot pipeline)")
 	keep := fs.Bool("keepalive", true, "reuse connections; false sends Connection: close, one connection per request")
 	h10 := fs.Bool("http1.0", false, "send HTTP/1.0 requests (with Connection: keep-alive unless -keepalive=false); -transport raw only")
 	method := fs.String("method", "GET", "request method")
@@ -48,7 +49,7 @@ func loadCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&hdrs, "H", "request header `Name: value` (repeatable)")
 	body := fs.String("body", "", "request body; @file reads it from a file")
 	timeout := fs.Duration("timeout", 10*time.Second, "per request (per pipelined batch); past it the request counts as a timeout")
-	transport := fs.String("transport", "raw", "raw: dally's h1 codec on one connection per worker; nethttp: net/http's Transport (MaxConnsPerHost = -c)")
+	transport := fs.String("transport", "dally", "dally: dally's client (client.Transport, MaxConnsPerHost = -c); raw: dally's h1 codec, one connection per worker, no pool; nethttp: net/http's Transport (MaxConnsPerHost = -c)")
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
 	progress := fs.Bool("progress", false, "print a progress line every second even when stderr is not a terminal")
 	workload := fs.String("workload", "fixed", "fixed: the same request from every connection; browse: simulated users (see -h text)")
@@ -125,17 +126,20 @@ flags:`)
 		Body: bodyBytes, HTTP10: *h10, KeepAlive: *keep,
 	}
 	var browse *loadgen.Browse
+	transportStats := func() any { return nil }
 	switch *workload {
 	case "fixed":
-		var err error
-		cfg.NewWorker, err = fixedWorkers(*transport, u, req, *conns, *pipe, *timeout, dialer)
+		fw, err := fixedWorkers(*transport, u, req, *conns, *pipe, *timeout, dialer)
 		if err != nil {
 			fmt.Fprintf(stderr, "dally load: %v\n", err)
 			return 2
 		}
+		cfg.NewWorker, cfg.Workers, cfg.Pipeline = fw.newWorker, fw.workers, fw.batch
+		defer fw.close()
+		transportStats = fw.stats
 	case "browse":
-		if *rate > 0 || *pipe > 1 || *count > 0 || *transport != "raw" {
-			fmt.Fprintln(stderr, "dally load: -workload browse paces itself: no -rate, -pipeline, -n; -transport raw")
+		if *rate > 0 || *pipe > 1 || *count > 0 || (set["transport"] && *transport != "raw") {
+			fmt.Fprintln(stderr, "dally load: -workload browse paces itself (no -rate, -pipeline, -n) and runs its own connections per user (-transport raw)")
 			return 2
 		}
 		var servers []string
@@ -182,31 +186,69 @@ flags:`)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(jsonResult(res, fs.Args(), *conns, *transport, mode, browse)); err != nil {
+		if *workload == "browse" {
+			*transport = "raw"
+		}
+		if err := enc.Encode(jsonResult(res, fs.Args(), *conns, *transport, mode, browse, transportStats())); err != nil {
 			return 1
 		}
 		return 0
 	}
 	printResult(stdout, res, fs.Args(), *conns, *transport, mode)
+	if ts, ok := transportStats().(client.Stats); ok {
+		fmt.Fprintf(stdout, "  client       %d requests written, %d on reused connections, %d pipelined, %d retried\n",
+			ts.Requests, ts.Reused, ts.Pipelined, ts.Retries)
+	}
 	return 0
 }
 
-// fixedWorkers builds the worker factory for the fixed workload.
-func fixedWorkers(transport string, u *url.URL, req *loadgen.Request, conns, pipe int, timeout time.Duration, dialer *loadgen.CountingDialer) (func(int) (loadgen.Worker, error), error) {
+// fixed is the worker set of the fixed workload.
+type fixed struct {
+	newWorker func(int) (loadgen.Worker, error)
+	workers   int        // goroutines
+	batch     int        // requests per Worker.Do
+	close     func()     // after the run: close the pool's idle connections
+	stats     func() any // the transport's own counters, for -json
+}
+
+// fixedWorkers builds the workers of the fixed workload on a transport.
+func fixedWorkers(transport string, u *url.URL, req *loadgen.Request, conns, pipe int, timeout time.Duration, dialer *loadgen.CountingDialer) (*fixed, error) {
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
+	none := func() any { return nil }
+	var rt http.RoundTripper
+	f := &fixed{workers: conns, batch: 1, close: func() {}, stats: none}
 	switch transport {
 	case "raw":
-		return func(int) (loadgen.Worker, error) {
+		f.newWorker = func(int) (loadgen.Worker, error) {
 			w := loadgen.NewRawWorker(addr, req, dialer.DialContext)
 			w.Timeout = timeout
 			return w, nil
-		}, nil
+		}
+		f.batch = pipe
+		return f, nil
+	case "dally":
+		if req.HTTP10 {
+			return nil, errors.New("-http1.0 needs -transport raw (clients send HTTP/1.1)")
+		}
+		tr := &client.Transport{
+			DialContext:         dialer.DialContext,
+			MaxConnsPerHost:     conns,
+			MaxIdleConnsPerHost: conns,
+			DisableKeepAlives:   !req.KeepAlive,
+			MaxPipelineDepth:    pipe,
+			IdleTimeout:         time.Hour, // the run, not the client, ends connections
+		}
+		// -c connections with -pipeline requests outstanding on each: the
+		// transport pipelines what the goroutines hand it.
+		f.workers = conns * pipe
+		f.close, f.stats = tr.CloseIdleConnections, func() any { return tr.Stats() }
+		rt = tr
 	case "nethttp":
 		if pipe > 1 || req.HTTP10 {
-			return nil, errors.New("-transport nethttp cannot pipeline or send HTTP/1.0; use -transport raw")
+			return nil, errors.New("-transport nethttp cannot pipeline or send HTTP/1.0; use -transport dally or raw")
 		}
 		tr := &http.Transport{
 			DialContext:         dialer.DialContext,
@@ -215,21 +257,25 @@ func fixedWorkers(transport string, u *url.URL, req *loadgen.Request, conns, pip
 			DisableKeepAlives:   !req.KeepAlive,
 			DisableCompression:  true,
 		}
-		hreq, err := http.NewRequest(req.Method, u.String(), nil)
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range req.Header {
-			hreq.Header.Add(h[0], h[1])
-		}
-		if hreq.Header.Get("User-Agent") == "" {
-			hreq.Header.Set("User-Agent", "dally-load")
-		}
-		return func(int) (loadgen.Worker, error) {
-			return &loadgen.RoundTripWorker{RT: tr, Req: hreq, Body: req.Body, Timeout: timeout}, nil
-		}, nil
+		f.close = tr.CloseIdleConnections
+		rt = tr
+	default:
+		return nil, fmt.Errorf("-transport %q: want dally, raw or nethttp", transport)
 	}
-	return nil, fmt.Errorf("-transport %q: want raw or nethttp", transport)
+	hreq, err := http.NewRequest(req.Method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range req.Header {
+		hreq.Header.Add(h[0], h[1])
+	}
+	if hreq.Header.Get("User-Agent") == "" {
+		hreq.Header.Set("User-Agent", "dally-load")
+	}
+	f.newWorker = func(int) (loadgen.Worker, error) {
+		return &loadgen.RoundTripWorker{RT: rt, Req: hreq, Body: req.Body, Timeout: timeout}, nil
+	}
+	return f, nil
 }
 
 func isTerminal(w io.Writer) bool {
@@ -310,7 +356,7 @@ type jsonLatency struct {
 	MinMS, MeanMS, P50MS, P90MS, P99MS, P999MS, MaxMS float64
 }
 
-func jsonResult(r *loadgen.Result, urls []string, conns int, transport, mode string, b *loadgen.Browse) map[string]any {
+func jsonResult(r *loadgen.Result, urls []string, conns int, transport, mode string, b *loadgen.Browse, ts any) map[string]any {
 	h := &r.Latency
 	out := map[string]any{
 		"urls": urls, "connections": conns, "transport": transport, "mode": mode,
@@ -324,6 +370,9 @@ func jsonResult(r *loadgen.Result, urls []string, conns int, transport, mode str
 	}
 	if b != nil {
 		out["browse"] = b.Summary()
+	}
+	if ts != nil {
+		out["transport_stats"] = ts
 	}
 	return out
 }
