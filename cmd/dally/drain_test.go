@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -39,7 +41,104 @@ func retryable(err error) bool {
 
 type drainCounts struct {
 	ok, retried, failed, truncated, closeResp, delayed atomic.Int64
+	raced                                              atomic.Int64 // raw clients: closed with no response byte, retried
 	firstErr                                           atomic.Value
+}
+
+// countingReader counts the bytes a raw client has received.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += n
+	return n, err
+}
+
+// raw is a keep-alive client on raw sockets, one request at a time, with a
+// pause between requests. It knows exactly how many bytes of a response
+// it got: a connection that ends with none (EOF or reset) was closed
+// before the server read the request, and only then is the GET retried,
+// on a new connection. Anything else short of a whole response is a
+// failure.
+func (c *drainCounts) raw(id int, addr string, stop <-chan struct{}, pause func() time.Duration) {
+	var conn net.Conn
+	var cr *countingReader
+	var br *bufio.Reader
+	drop := func() {
+		if conn != nil {
+			conn.Close()
+			conn = nil
+		}
+	}
+	defer drop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		want := 1000 + id*997 + i%7*3001
+		path := fmt.Sprintf("/bytes/%d", want)
+		done := false
+		for try := 0; try < 5 && !done; try++ {
+			if conn == nil {
+				var err error
+				if conn, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+					conn = nil
+					c.retried.Add(1) // refused: nothing was sent
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				cr = &countingReader{r: conn}
+				br = bufio.NewReader(cr)
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			cr.n = 0
+			if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path); err != nil {
+				drop() // the server had closed: the request did not go
+				c.raced.Add(1)
+				continue
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				// ReadResponse reports an EOF before the status line as
+				// io.ErrUnexpectedEOF; cr.n tells that no byte came.
+				if cr.n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+					drop()
+					c.raced.Add(1)
+					continue
+				}
+				c.fail(&c.truncated, fmt.Errorf("raw GET %s: %d bytes of a head, then %w", path, cr.n, err))
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			done = true
+			switch {
+			case err != nil || len(body) != want:
+				c.fail(&c.truncated, fmt.Errorf("raw GET %s: %d of %d bytes, %v", path, len(body), want, err))
+				return
+			case resp.StatusCode != 200:
+				c.fail(&c.failed, fmt.Errorf("raw GET %s: status %d", path, resp.StatusCode))
+			default:
+				c.ok.Add(1)
+			}
+			if resp.Close {
+				c.closeResp.Add(1)
+				drop()
+			}
+		}
+		if !done {
+			c.fail(&c.failed, fmt.Errorf("raw GET %s: no answer after 5 tries", path))
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(pause()):
+		}
+	}
 }
 
 func (c *drainCounts) fail(n *atomic.Int64, err error) {
@@ -51,6 +150,13 @@ func (c *drainCounts) fail(n *atomic.Int64, err error) {
 // n bytes, or a slow answer every tenth request so some are in flight when
 // the drain begins. Every response must be whole.
 func (c *drainCounts) client(id int, base string, stop <-chan struct{}) {
+	c.run(id, base, stop, nil)
+}
+
+// run is client with a pause between requests: a pause about as long as
+// the server's minimum idle window makes the drain's idle close race the
+// client's next request, the case a client retries.
+func (c *drainCounts) run(id int, base string, stop <-chan struct{}, pause func() time.Duration) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -100,6 +206,13 @@ func (c *drainCounts) client(id int, base string, stop <-chan struct{}) {
 		if resp.Close {
 			c.closeResp.Add(1)
 		}
+		if pause != nil {
+			select {
+			case <-stop:
+				return
+			case <-time.After(pause()):
+			}
+		}
 	}
 }
 
@@ -119,23 +232,32 @@ func TestDrain(t *testing.T) {
 	var c drainCounts
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	const clients = 8
+	const clients, slow = 8, 6
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.client(i, base, stop) }()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Slow raw clients leave their connections idle for about the minimum
+	// window (2 s), so the drain's idle closes meet their next requests.
+	for i := 0; i < slow; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.raw(clients+i, addr, stop, func() time.Duration { return 1900*time.Millisecond + time.Duration(rand.IntN(300))*time.Millisecond })
+		}()
+	}
+	time.Sleep(2500 * time.Millisecond)
 	before := c.ok.Load()
 	sent := time.Now()
 	a.signal(syscall.SIGTERM)
 	rc := a.wait(5*time.Second + 2*time.Second)
 	drainTook := time.Since(sent)
 	// Go on a while against the survivor, then stop.
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	t.Logf("ok %d (before SIGTERM %d), retried %d, Connection: close seen %d, slow answers %d, drain took %v",
-		c.ok.Load(), before, c.retried.Load(), c.closeResp.Load(), c.delayed.Load(), drainTook)
+	t.Logf("ok %d (before SIGTERM %d), retried %d, closed before the request was read %d, Connection: close seen %d, slow answers %d, drain took %v",
+		c.ok.Load(), before, c.retried.Load(), c.raced.Load(), c.closeResp.Load(), c.delayed.Load(), drainTook)
 	if rc != 0 {
 		t.Errorf("drained process exited %d", rc)
 	}
@@ -262,4 +384,28 @@ drain:
 		t.Errorf("exit %d", rc)
 	}
 	t.Logf("idle closes from %v to %v", first, last)
+}
+
+// TestDrainDeadline: a request slower than drain.timeout is cut at the
+// deadline, and the process says so with exit status 1.
+func TestDrainDeadline(t *testing.T) {
+	p := start(t, "-listen", "127.0.0.1:0", "-admin", "off", "-drain-timeout", "500ms")
+	slow := dialRaw(t, p.public[0])
+	fmt.Fprintf(slow.c, "GET /delay/10s HTTP/1.1\r\nHost: test\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	sent := time.Now()
+	p.signal(syscall.SIGTERM)
+	if rc := p.wait(5 * time.Second); rc != 1 {
+		t.Errorf("exit %d, want 1 (drain cut short)", rc)
+	}
+	if took := time.Since(sent); took > 3*time.Second {
+		t.Errorf("exited %v after SIGTERM, deadline 500ms", took)
+	}
+	slow.c.SetDeadline(time.Now().Add(2 * time.Second))
+	if n, err := slow.br.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("in-flight connection after the deadline: %d bytes, %v", n, err)
+	}
+	if !strings.Contains(p.out.String(), "drain cut short") {
+		t.Errorf("no word of the cut")
+	}
 }
