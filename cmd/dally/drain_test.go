@@ -311,6 +311,12 @@ func TestDrainStages(t *testing.T) {
 	if err != nil || string(body) != "waited 1s\n" || !resp.Close {
 		t.Errorf("in-flight request: %q %v, Connection: close %v", body, err, resp.Close)
 	}
+	// After the last response, the server's write side is shut: EOF, then
+	// our close ends its lingering read.
+	if n, err := slow.br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("after Connection: close: %d bytes, %v; want EOF", n, err)
+	}
+	slow.c.Close()
 	for i, rc := range idle {
 		rc.c.SetDeadline(time.Now().Add(9 * time.Second))
 		n, err := rc.br.Read(make([]byte, 1))

@@ -85,6 +85,10 @@ admin:
 		t.Errorf("after a failed reload: %q", body)
 	}
 
+	// Closed here, they need not wait out their minimum idle window.
+	for _, c := range held {
+		c.c.Close()
+	}
 	p.signal(syscall.SIGTERM)
 	if rc := p.wait(15 * time.Second); rc != 0 {
 		t.Errorf("exit %d", rc)
@@ -148,6 +152,7 @@ routes:
 	if _, body := get(t, base+"/app/z"); body != "b /app/z\n" {
 		t.Errorf("new connection after reload: %q", body)
 	}
+	held.c.Close()
 	p.signal(syscall.SIGTERM)
 	if rc := p.wait(15 * time.Second); rc != 0 {
 		t.Errorf("exit %d", rc)
