@@ -2,6 +2,8 @@ package client
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fire runs n GETs of /i concurrently and checks each body names its own
@@ -109,4 +112,59 @@ func TestPipelineEarlyClose(t *testing.T) {
 		t.Fatalf("open %d", st.Open)
 	}
 	t.Logf("stats %+v, server conns %d requests %d", st, m.conns.Load(), m.reqs.Load())
+}
+
+// A pipelined request whose context ends while it waits for its turn
+// returns at once; the responses before it are untouched and the ones
+// behind it still arrive (retried if the connection had to go).
+func TestPipelineCancelWhileQueued(t *testing.T) {
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		for {
+			r, _, err := m.readReq(br)
+			if err != nil {
+				return
+			}
+			if r.URL.Path == "/slow" {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, ok200("hello "+r.URL.Path)); err != nil {
+				return
+			}
+		}
+	})
+	tr := &Transport{MaxConnsPerHost: 1, MaxPipelineDepth: 4}
+	c := &http.Client{Transport: tr}
+	get(t, c, m.url("/warm")) // prove the connection
+	var wg sync.WaitGroup
+	check := func(p string) {
+		defer wg.Done()
+		if got, _ := get(t, c, m.url(p)); got != "hello "+p {
+			t.Errorf("%s: %q", p, got)
+		}
+	}
+	wg.Add(1)
+	go check("/slow")
+	waitFor(t, "slow sent", func() bool { return tr.Stats().Requests == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", m.url("/cancel"), nil)
+		_, err := c.Do(req)
+		errc <- err
+	}()
+	waitFor(t, "cancel queued", func() bool { return tr.Stats().Requests == 3 })
+	wg.Add(1)
+	go check("/after")
+	start := time.Now()
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled request: %v", err)
+	}
+	if d := time.Since(start); d > 150*time.Millisecond {
+		t.Fatalf("cancel took %v: it waited for the response before it", d)
+	}
+	wg.Wait()
+	if st := tr.Stats(); st.Pipelined < 2 {
+		t.Fatalf("stats %+v", st)
+	}
 }
