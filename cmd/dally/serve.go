@@ -180,9 +180,11 @@ func (d *daemon) run() int {
 	}()
 	defer func() { d.access.Close() }()
 
-	d.srv = &server.Server{
-		ConnState: d.connState,
-		ErrorLog:  slog.NewLogLogger(d.log.Handler(), slog.LevelError),
+	d.srv = &server.Server{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}
+	if len(built) > 0 {
+		// The hook runs at every request's end (and allocates): only the
+		// proxies' 2N bound needs it.
+		d.srv.ConnState = d.connState
 	}
 	d.registerMetrics()
 	// Requests by status and latency, around whatever handler is in force.
