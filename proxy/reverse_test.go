@@ -224,3 +224,60 @@ func TestAmbiguousFramingNotForwarded(t *testing.T) {
 		t.Fatalf("upstream saw %d connections", total)
 	}
 }
+
+// TestBodilessResponses: HEAD keeps the upstream's Content-Length with no
+// body; 204 and 304 carry none either; the connection goes on.
+func TestBodilessResponses(t *testing.T) {
+	m := newMock(t, func(c net.Conn, _ *bufio.Reader, req *http.Request, _ string) {
+		switch req.URL.Path {
+		case "/204":
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		case "/304":
+			io.WriteString(c, "HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\n\r\n")
+		default:
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")
+		}
+	})
+	addr := startProxy(t, reverse(t, m.url()))
+	w := dial(t, addr)
+	tests := []struct{ name, req, status, field string }{
+		{"HEAD", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", "200", "Content-Length: 11"},
+		{"204", "GET /204 HTTP/1.1\r\nHost: x\r\n\r\n", "204", ""},
+		{"304", "GET /304 HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"e\"\r\n\r\n", "304", "Etag: \"e\""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w.send(tc.req)
+			h := w.head()
+			if !strings.HasPrefix(h, "HTTP/1.1 "+tc.status+" ") || (tc.field != "" && !strings.Contains(h, "\r\n"+tc.field+"\r\n")) {
+				t.Fatalf("head:\n%s", h)
+			}
+			if hasName(h, "Transfer-Encoding") {
+				t.Fatalf("framing on a bodiless response:\n%s", h)
+			}
+			w.wantOpen() // no body bytes follow
+		})
+	}
+}
+
+// TestExpectContinue: the client's 100-continue is answered once the
+// upstream asked for the body; the body reaches the upstream.
+func TestExpectContinue(t *testing.T) {
+	m := newMock(t, func(c net.Conn, _ *bufio.Reader, req *http.Request, _ string) {
+		if req.Header.Get("Expect") == "100-continue" {
+			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+		}
+		b, _ := io.ReadAll(req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+	})
+	addr := startProxy(t, reverse(t, m.url()))
+	w := dial(t, addr)
+	w.send("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	if h := w.head(); !strings.HasPrefix(h, "HTTP/1.1 100 Continue\r\n") {
+		t.Fatalf("want 100 Continue, got %q", h)
+	}
+	w.send("abcde")
+	if resp, body := w.response("PUT"); resp.StatusCode != 200 || body != "abcde" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
