@@ -151,6 +151,11 @@ func (d *daemon) load() (*config.Config, error) {
 }
 
 func (d *daemon) run() int {
+	// First, so that a signal during start-up waits for the loop below
+	// instead of killing the process.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	cfg, err := d.load()
 	if err != nil {
 		fmt.Fprintln(d.stderr, err)
@@ -226,9 +231,6 @@ func (d *daemon) run() int {
 	}
 	d.banner(adminLn, mounted)
 
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	for {
 		select {
 		case err := <-done:
