@@ -160,3 +160,20 @@ func TestAdminDefaultTaken(t *testing.T) {
 		t.Errorf("explicit taken admin address: %v\n%s", err, out)
 	}
 }
+
+// TestFlagsOverrideFile: flags win over the file, field by field; the rest
+// of the file stays (here its static root, relative to the file).
+func TestFlagsOverrideFile(t *testing.T) {
+	p := start(t, "-config", "../../examples/static.yaml", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-level", "debug")
+	if len(p.public) != 1 || strings.HasSuffix(p.public[0], ":8080") {
+		t.Fatalf("-listen did not replace the file's listener: %v", p.public)
+	}
+	if code, body := get(t, p.public[0]+"/"); code != 200 || !strings.Contains(body, "Hello from dally") {
+		t.Errorf("the file's static root: %d %q", code, body)
+	}
+	// A bad flag value is reported like a bad file value.
+	out, err := exec.Command(dallyBin, "-config", "../../examples/static.yaml", "-log-level", "loud").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `log.level must be one of debug, info, warn, error, not "loud"`) {
+		t.Errorf("bad -log-level: %v %s", err, out)
+	}
+}
