@@ -355,3 +355,37 @@ func TestCancelDuringHeadAndBody(t *testing.T) {
 	resp.Body.Close()
 	waitFor(t, "conns closed", func() bool { return tr.Stats().Open == 0 })
 }
+
+// One FIN found at reuse makes the pool look at its other idle
+// connections: those the server closed too go at once, even behind one
+// that is still alive.
+func TestFINSweepsSiblings(t *testing.T) {
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		for {
+			if _, _, err := m.readReq(br); err != nil {
+				return
+			}
+			// Answers finish in accept order, so the idle list is 0,1,2,3
+			// (3 most recent); all but connection 2 then close.
+			time.Sleep(time.Duration(50+20*ci) * time.Millisecond)
+			io.WriteString(c, ok200("x"))
+			if ci != 2 {
+				return
+			}
+		}
+	})
+	tr := &Transport{MaxConnsPerHost: 4}
+	c := &http.Client{Transport: tr}
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(t, c, m.url("/")) }()
+	}
+	wg.Wait()
+	time.Sleep(20 * time.Millisecond) // the FINs arrive
+	get(t, c, m.url("/")) // 3 is dead, 2 alive: 0 and 1 go too
+	st := tr.Stats()
+	if st.Closed["fin_seen"] != 3 || st.Idle != 1 || st.ConnsOpened != 4 || st.Retries != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -113,6 +113,7 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 				if !alive {
 					p.learnLocked(now.Sub(c.idleAt), now)
 					p.dropLocked(c, closeFIN)
+					p.sweepLocked()
 					continue
 				}
 				p.assignLocked(c, rq)
@@ -467,6 +468,25 @@ func (p *hostPool) expire() {
 	}
 	if !next.IsZero() {
 		p.armLocked(next)
+	}
+}
+
+// sweepLocked peeks at every idle connection after one was found closed:
+// a server usually closes many at once (its idle timer, a restart), and
+// a dead connection found now is not found by the next request, nor kept
+// open in CLOSE_WAIT until its deadline. One recvfrom per idle connection,
+// only on that event: idle connections cost nothing in between.
+func (p *hostPool) sweepLocked() {
+	now := time.Now()
+	for i := 0; i < len(p.idle); {
+		c := p.idle[i]
+		if !c.alive() {
+			p.learnLocked(now.Sub(c.idleAt), now)
+			p.removeIdleLocked(i)
+			p.dropLocked(c, closeFIN)
+			continue
+		}
+		i++
 	}
 }
 
