@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"sync"
 	"time"
 )
@@ -21,6 +22,7 @@ import (
 // that is itself cancellable keeps that property only for its own cause.
 type reqContext struct {
 	parent context.Context // Immutable.
+	conn   *conn           // Immutable once the request starts; nil in tests
 
 	mu     sync.Mutex
 	done   chan struct{} // guarded by mu: made by Done, closed on cancel
@@ -37,7 +39,25 @@ type afterFunc struct {
 func newReqContext(parent context.Context) *reqContext { return &reqContext{parent: parent} }
 
 func (c *reqContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
-func (c *reqContext) Value(key any) any           { return c.parent.Value(key) }
+
+// Value answers connInfoKey with the request's connection; other keys go
+// to the parent.
+func (c *reqContext) Value(key any) any {
+	if _, ok := key.(connInfoKey); ok && c.conn != nil {
+		return ConnInfo{ID: c.conn.id, Remote: net.TCPAddrFromAddrPort(c.conn.remote)}
+	}
+	return c.parent.Value(key)
+}
+
+type connInfoKey struct{}
+
+// ConnInfoFromContext returns the connection a request arrived on, from
+// the request's context (r.Context()): for access logs that tell requests
+// on one connection apart, and for metrics per connection.
+func ConnInfoFromContext(ctx context.Context) (ConnInfo, bool) {
+	ci, ok := ctx.Value(connInfoKey{}).(ConnInfo)
+	return ci, ok
+}
 
 func (c *reqContext) Err() error {
 	c.mu.Lock()

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -90,4 +91,26 @@ func chanOf(ch chan struct{}) <-chan struct{} {
 	out := make(chan struct{})
 	go func() { <-ch; close(out) }()
 	return out
+}
+
+func TestConnInfoFromContext(t *testing.T) {
+	got := make(chan ConnInfo, 2)
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ci, ok := ConnInfoFromContext(r.Context())
+		if !ok || ci.Remote.String() != r.RemoteAddr {
+			t.Errorf("ConnInfo %+v ok=%v, RemoteAddr %s", ci, ok, r.RemoteAddr)
+		}
+		got <- ci
+	}))
+	a, b := dial(t, addr), dial(t, addr)
+	a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	a.response("GET")
+	b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	b.response("GET")
+	if x, y := <-got, <-got; x.ID == y.ID {
+		t.Fatalf("two connections share id %d", x.ID)
+	}
+	if _, ok := ConnInfoFromContext(context.Background()); ok {
+		t.Fatal("ConnInfo from a context that has none")
+	}
 }

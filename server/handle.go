@@ -62,6 +62,7 @@ func (c *conn) handle(w *worker) bool {
 	}
 
 	ctx := newReqContext(c.ctx)
+	ctx.conn = c
 	cancel := func() { ctx.cancel(context.Canceled) }
 	c.mu.Lock()
 	c.cancel = ctx
