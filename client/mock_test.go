@@ -383,7 +383,7 @@ func TestFINSweepsSiblings(t *testing.T) {
 	}
 	wg.Wait()
 	time.Sleep(20 * time.Millisecond) // the FINs arrive
-	get(t, c, m.url("/")) // 3 is dead, 2 alive: 0 and 1 go too
+	get(t, c, m.url("/"))             // 3 is dead, 2 alive: 0 and 1 go too
 	st := tr.Stats()
 	if st.Closed["fin_seen"] != 3 || st.Idle != 1 || st.ConnsOpened != 4 || st.Retries != 0 {
 		t.Fatalf("stats %+v", st)
