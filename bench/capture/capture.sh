@@ -137,17 +137,17 @@ capture_table() {
   echo "${DURATION} s window after ${CAPTURE_WARM} s of greedy warm-up. Idle: the same polite clients alone, ${CAPTURE_IDLE} s."
   echo "Latency: connect to last byte of a polite request (successful ones). Fairness: see docs/benchmarks.md."
   echo
-  echo "| config | polite p50 idle µs | p50 loaded µs | polite p99 idle µs | p99 loaded µs | p99 ×idle | Jain (demand-normalised, 24 clients) | Jain greedy (4) | worst polite share | polite req/s idle → loaded | polite failed | greedy req/s | server CPU % | dally pauses / 503 / sat. closes |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| config | polite p50 idle µs | p50 loaded µs | polite p99 idle µs | p99 loaded µs | p99 ×idle | Jain (demand-normalised, 24 clients) | Jain greedy (4) | worst polite share | polite req/s idle → loaded | polite failed | greedy req/s | all req/s | server CPU % | dally pauses / 503 / sat. closes |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for c in "${CAPTURE_CONFIGS[@]}"; do
     if ! awk -F'\t' -v c="$c" 'NR > 1 && $2 == c {f = 1} END {exit !f}' "$rows"; then
-      echo "| $c | $(no_data "${c%%-*}") | | | | | | | | | | | | |"
+      echo "| $c | $(no_data "${c%%-*}") | | | | | | | | | | | | | |"
       continue
     fi
     local col
     col() { awk -F'\t' -v c="$c" "NR > 1 && \$2 == c {print $1}" "$rows" | median; }
-    printf '| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.0f → %.0f | %s | %.0f | %s | %s / %s / %s |\n' "$c" \
+    printf '| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.0f → %.0f | %s | %.0f | %.0f | %s | %s / %s / %s |\n' "$c" \
       "$(col '$5')" "$(col '$8')" "$(col '$6')" "$(col '$9')" "$(col '$10')" "$(col '$20')" "$(col '$22')" "$(col '$24')" \
-      "$(col '$12')" "$(col '$13')" "$(col '$14')" "$(col '$16')" "$(col '$3')" "$(col '$25')" "$(col '$26')" "$(col '$27')"
+      "$(col '$12')" "$(col '$13')" "$(col '$14')" "$(col '$16')" "$(col '$13 + $16')" "$(col '$3')" "$(col '$25')" "$(col '$26')" "$(col '$27')"
   done
 }

@@ -127,10 +127,10 @@ func (c *visitor) run(rng *rand.Rand, mean time.Duration, maxBurst int, start, f
 	// not arrive together.
 	next := start.Add(time.Duration(rng.Float64() * float64(mean)))
 	for {
-		time.Sleep(time.Until(next))
 		if !next.Before(to) {
 			return
 		}
+		time.Sleep(time.Until(next))
 		n := 1 + rng.IntN(maxBurst)
 		for k := range n {
 			if k > 0 {
