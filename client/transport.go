@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,10 +240,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		a.retried = retried
 		a.ctxDone = ctx.Err() != nil
-		ok, why := shouldRetry(a)
-		if debugRetry {
-			println("retry?", a.method, ok, why, "reused", a.reused, "written", a.written, "got", a.gotResponse, "retried", retried, err.Error())
-		}
+		ok, _ := shouldRetry(a)
 		if !ok {
 			if !a.bodyTouched {
 				closeBody(req)
@@ -321,8 +317,6 @@ func (t *Transport) dial(ctx context.Context, p *hostPool, rt *route) (*conn, er
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
-
-var debugRetry = os.Getenv("DALLY_CLIENT_DEBUG") != ""
 
 // errServerClosedIdle: the server closed (or reset) the connection before
 // any byte of the response: the idle-close race of RFC 9112 §9.3.1.
