@@ -101,9 +101,14 @@ func TestStatusPageInChromium(t *testing.T) {
 	if testing.Short() && os.Getenv("DALLY_REQUIRE_TOOLS") != "1" {
 		t.Skip("headless Chromium takes seconds; runs without -short or with DALLY_REQUIRE_TOOLS=1")
 	}
-	f := newFixture(t, &server.Server{MaxConns: 64, IdleTimeout: 30 * time.Second})
+	// A fixed idle timeout: on this shared machine a CPU spike can drive
+	// pressure to 1, and the adaptive timeout would then close the held
+	// connections the test looks for.
+	f := newFixture(t, &server.Server{MaxConns: 64, IdleTimeout: time.Minute, IdleTimeoutMin: time.Minute})
 	f.hold(t, 8)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Generous bounds: on the shared two-core machine at load average 27,
+	// Chromium took 5 to 25 s to start and render.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	wait := f.load(ctx, 2)
 	defer func() { cancel(); wait() }()
@@ -116,7 +121,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	// Virtual time runs the page's poll timers without waiting for them in
 	// real time; each poll still makes a real request to the server.
-	dom := string(chromium(t, bin, 45*time.Second, "--virtual-time-budget=8000", "--dump-dom", url))
+	dom := string(chromium(t, bin, 2*time.Minute, "--virtual-time-budget=3000", "--dump-dom", url))
 
 	m := bodyRe.FindStringSubmatch(dom)
 	if m == nil {
@@ -175,7 +180,9 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	// A screenshot renders too.
 	png := t.TempDir() + "/status.png"
-	chromium(t, bin, 45*time.Second, "--virtual-time-budget=3000", "--hide-scrollbars",
+	// No virtual time here: with it, --screenshot hung past two minutes in
+	// about one run in twenty; the page paints from its embedded snapshot.
+	chromium(t, bin, 2*time.Minute, "--hide-scrollbars",
 		"--screenshot="+png, "--window-size=1280,900", url)
 	b, err := os.ReadFile(png)
 	if err != nil || len(b) < 10000 || !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
@@ -235,7 +242,7 @@ func TestStatusScreenshot(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	chromium(t, bin, 60*time.Second, "--virtual-time-budget=3000", "--hide-scrollbars",
+	chromium(t, bin, 2*time.Minute, "--hide-scrollbars",
 		"--screenshot="+out, "--window-size=1280,900", url)
 	fmt.Println("wrote", out)
 }

@@ -18,6 +18,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -33,6 +34,17 @@ import (
 
 //go:embed page.html
 var pageHTML []byte
+
+// The page is served with a first snapshot in place of this marker, so it
+// paints at once. json.Marshal escapes <, > and &, so the JSON cannot end
+// the script element early.
+var pageHead, pageTail = func() ([]byte, []byte) {
+	head, tail, ok := bytes.Cut(pageHTML, []byte("/*SNAPSHOT*/"))
+	if !ok {
+		panic("status: page.html lacks its snapshot marker")
+	}
+	return head, tail
+}()
 
 // Defaults for the options.
 const (
@@ -269,7 +281,13 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "" || path == "/" || path == "/index.html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:")
-		w.Write(pageHTML)
+		snap, err := json.Marshal(p.Snapshot(0))
+		if err != nil {
+			snap = nil // the page then fetches its first snapshot
+		}
+		w.Write(pageHead)
+		w.Write(snap)
+		w.Write(pageTail)
 	default:
 		http.NotFound(w, r)
 	}
