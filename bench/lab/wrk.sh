@@ -101,13 +101,18 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 tools = ("wrk", "dally-load", "dally-load-raw", "dally-load-nethttp")
 med = {t: statistics.median(float(r["rps"]) for r in rows if r["tool"] == t) for t in tools}
 us = {t: statistics.median(1e6 * float(r["cpu_s"]) / max(int(r["requests"]), 1) for r in rows if r["tool"] == t) for t in med}
-print(f"| tool (c={sys.argv[2]}, {sys.argv[3]} s, pinned={sys.argv[4]}) | req/s per round | median req/s | ratio to wrk | conns: tool / nginx | requests: tool / nginx (per round) | client CPU µs/request (median) |")
+# The machine's load drifts between rounds more than the tools differ
+# within one, so the ratio that counts is each round's, against the wrk run
+# of the same round; its median is the figure.
+wrk_by_round = {r["round"]: float(r["rps"]) for r in rows if r["tool"] == "wrk"}
+ratio = {t: statistics.median(float(r["rps"]) / wrk_by_round[r["round"]] for r in rows if r["tool"] == t) for t in tools}
+print(f"| tool (c={sys.argv[2]}, {sys.argv[3]} s, pinned={sys.argv[4]}) | req/s per round | median req/s | median of per-round ratios to wrk | conns: tool / nginx | requests: tool / nginx (per round) | client CPU µs/request (median) |")
 print("|---|---|---|---|---|---|---|")
 for t in tools:
     rs = [r for r in rows if r["tool"] == t]
     per = ", ".join(r["rps"] for r in rs)
     conns = ", ".join(f'{r["conns"]} / {r["nginx_conns"]}' for r in rs)
     reqs = ", ".join(f'{r["requests"]} / {r["nginx_requests"]}' for r in rs)
-    print(f"| {t} | {per} | {med[t]:.0f} | {med[t]/med['wrk']:.3f} | {conns} | {reqs} | {us[t]:.1f} |")
+    print(f"| {t} | {per} | {med[t]:.0f} | {ratio[t]:.3f} | {conns} | {reqs} | {us[t]:.1f} |")
 PY
 echo "raw rows: $rows" >&2

@@ -142,3 +142,14 @@ func TestLoadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadProgress(t *testing.T) {
+	_, u := startLoadTarget(t, -1)
+	var out, errb bytes.Buffer
+	if code := loadCmd([]string{"-c", "1", "-d", "1200ms", "-progress", u + "/"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "requests") || !strings.Contains(errb.String(), "connections") {
+		t.Errorf("no progress line with -progress: %q", errb.String())
+	}
+}
