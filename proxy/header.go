@@ -73,14 +73,27 @@ func isUpgrade(h http.Header) bool {
 
 // addVia appends this hop to Via (RFC 9110 §7.6.3): the protocol version
 // of the message as received (the "HTTP/" prefix omitted) and a pseudonym.
-func addVia(h http.Header, major, minor int, pseudonym string) {
-	hop := strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + pseudonym
+// The common values are built once (viaFields), so a message without a Via
+// costs no allocation for it.
+func (p *Proxy) addVia(h http.Header, major, minor int) {
+	var hop []string
+	switch {
+	case major == 1 && minor == 1:
+		hop = p.via11
+	case major == 1 && minor == 0:
+		hop = p.via10
+	default:
+		hop = []string{strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + p.Via}
+	}
 	if old := h["Via"]; len(old) > 0 {
-		h["Via"] = []string{strings.Join(old, ", ") + ", " + hop}
+		h["Via"] = []string{strings.Join(old, ", ") + ", " + hop[0]}
 		return
 	}
-	h["Via"] = []string{hop}
+	h["Via"] = hop
 }
+
+// Shared, never written into (a header map's append copies them).
+var xfProtoHTTP, xfProtoHTTPS = []string{"http"}, []string{"https"}
 
 // addForwarded sets the de-facto X-Forwarded-* fields of a reverse proxy:
 // the client's address appended to X-Forwarded-For, the scheme and Host the
@@ -96,11 +109,11 @@ func addForwarded(h http.Header, r *http.Request) {
 	} else {
 		h["X-Forwarded-For"] = []string{ip}
 	}
-	proto := "http"
 	if r.TLS != nil {
-		proto = "https"
+		h["X-Forwarded-Proto"] = xfProtoHTTPS
+	} else {
+		h["X-Forwarded-Proto"] = xfProtoHTTP
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
 	if r.Host != "" {
 		h["X-Forwarded-Host"] = []string{r.Host}
 	} else {

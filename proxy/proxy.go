@@ -126,7 +126,10 @@ type Proxy struct {
 	own       *client.Transport // the default transport; nil when Transport was set
 	gate      gate
 	ports     map[int]bool // Immutable after init.
-	tunnels   tunnelSet
+	// Immutable after init: the Via values for 1.1 and 1.0, shared by every
+	// message (header maps hold them; nothing writes into them).
+	via11, via10 []string
+	tunnels      tunnelSet
 }
 
 // MaxConnsSetter is implemented by a Transport whose limit on connections
@@ -193,6 +196,7 @@ func (p *Proxy) init() {
 		if p.Via == "" {
 			p.Via = DefaultVia
 		}
+		p.via11, p.via10 = []string{"1.1 " + p.Via}, []string{"1.0 " + p.Via}
 		for _, u := range p.Upstreams {
 			p.ups = append(p.ups, &upstream{url: u})
 		}
@@ -436,7 +440,7 @@ func (p *Proxy) prepare(r *http.Request, reverse bool) (upgrade []string) {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // no transport's default User-Agent
 	}
-	addVia(h, r.ProtoMajor, r.ProtoMinor, p.Via)
+	p.addVia(h, r.ProtoMajor, r.ProtoMinor)
 	if reverse {
 		addForwarded(h, r)
 	}
@@ -541,7 +545,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 		}
 		hdr["Trailer"] = []string{strings.Join(names, ", ")}
 	}
-	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor, p.Via)
+	p.addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
 	closeClient(hdr, r)
 	w.WriteHeader(resp.StatusCode)
 	if !bodyAllowed(r.Method, resp.StatusCode) {

@@ -75,7 +75,7 @@ func (p *Proxy) upgrade(w http.ResponseWriter, r *http.Request, u *upstream, tar
 	uc.SetDeadline(time.Time{})
 	upProto := resp.Header["Upgrade"]
 	removeHopByHop(resp.Header)
-	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.Via)
+	p.addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		fail(w, r, http.StatusBadGateway, "cannot tunnel on this connection")
