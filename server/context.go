@@ -40,23 +40,36 @@ func newReqContext(parent context.Context) *reqContext { return &reqContext{pare
 
 func (c *reqContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 
-// Value answers connInfoKey with the request's connection; other keys go
-// to the parent.
+// Value answers connKey with the request's connection (a pointer: no
+// allocation); other keys go to the parent.
 func (c *reqContext) Value(key any) any {
-	if _, ok := key.(connInfoKey); ok && c.conn != nil {
-		return ConnInfo{ID: c.conn.id, Remote: net.TCPAddrFromAddrPort(c.conn.remote)}
+	if _, ok := key.(connKey); ok && c.conn != nil {
+		return c.conn
 	}
 	return c.parent.Value(key)
 }
 
-type connInfoKey struct{}
+type connKey struct{}
 
 // ConnInfoFromContext returns the connection a request arrived on, from
-// the request's context (r.Context()): for access logs that tell requests
-// on one connection apart, and for metrics per connection.
+// the request's context (r.Context()).
 func ConnInfoFromContext(ctx context.Context) (ConnInfo, bool) {
-	ci, ok := ctx.Value(connInfoKey{}).(ConnInfo)
-	return ci, ok
+	c, ok := ctx.Value(connKey{}).(*conn)
+	if !ok {
+		return ConnInfo{}, false
+	}
+	return ConnInfo{ID: c.id, Remote: net.TCPAddrFromAddrPort(c.remote)}, true
+}
+
+// ConnIDFromContext returns the id of the connection a request arrived on
+// (the ID of ConnInfo and ConnSnapshot), without allocating: for access
+// logs that tell requests on one connection apart.
+func ConnIDFromContext(ctx context.Context) (uint64, bool) {
+	c, ok := ctx.Value(connKey{}).(*conn)
+	if !ok {
+		return 0, false
+	}
+	return c.id, true
 }
 
 func (c *reqContext) Err() error {

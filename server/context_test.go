@@ -100,6 +100,9 @@ func TestConnInfoFromContext(t *testing.T) {
 		if !ok || ci.Remote.String() != r.RemoteAddr {
 			t.Errorf("ConnInfo %+v ok=%v, RemoteAddr %s", ci, ok, r.RemoteAddr)
 		}
+		if id, ok := ConnIDFromContext(r.Context()); !ok || id != ci.ID {
+			t.Errorf("ConnIDFromContext %d %v, ConnInfo.ID %d", id, ok, ci.ID)
+		}
 		got <- ci
 	}))
 	a, b := dial(t, addr), dial(t, addr)

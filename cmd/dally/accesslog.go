@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/dallyhttp/dally/server"
 )
 
 // accessLog writes one record per request after the handler returns:
-// method, target, status, bytes, duration, remote. The remote address and
-// port name the connection (the server does not yet hand its connection id
-// to handlers). Cheap on purpose: the writer wrapper is pooled and the
+// method, target, status, bytes, duration, remote, and the connection's id
+// (server.ConnIDFromContext), which tells requests on one keep-alive
+// connection apart. Cheap on purpose: the writer wrapper is pooled and the
 // record goes straight to its handler (lineHandler), without maps or
 // reflection.
 type accessLog struct {
@@ -50,6 +52,9 @@ func (a *accessLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("remote", r.RemoteAddr),
 		slog.String("host", r.Host),
 	)
+	if id, ok := server.ConnIDFromContext(r.Context()); ok {
+		rec.AddAttrs(slog.Uint64("conn", id))
+	}
 	a.h.Handle(context.Background(), rec)
 	// A handler must not use w after it returns (net/http's rule too), so
 	// the wrapper can be reused.

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/dallyhttp/dally/server"
 )
 
 // nopWriter is a ResponseWriter that keeps nothing, so the benchmark
@@ -136,5 +141,68 @@ func TestLineHandlerMatchesSlog(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAccessLogConnID: over a real server, requests on one keep-alive
+// connection log the same conn id, and another connection's differ.
+func TestAccessLogConnID(t *testing.T) {
+	var mu sync.Mutex
+	var ids []uint64
+	h := recordHandler(func(r slog.Record) {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "conn" {
+				mu.Lock()
+				ids = append(ids, a.Value.Uint64())
+				mu.Unlock()
+			}
+			return true
+		})
+	})
+	srv := &server.Server{Handler: &accessLog{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(hello) }), h: h}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	get := func(c net.Conn, br *bufio.Reader) {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ar, br := bufio.NewReader(a), bufio.NewReader(b)
+	get(a, ar)
+	get(a, ar)
+	get(b, br)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(ids)
+		mu.Unlock()
+		if n == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 3 || ids[0] != ids[1] || ids[1] == ids[2] {
+		t.Fatalf("conn ids %v: want the first two equal and the third different", ids)
 	}
 }
