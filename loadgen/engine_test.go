@@ -60,9 +60,10 @@ func (f *fakeWorker) Do(ctx context.Context, out []Outcome) {
 func (f *fakeWorker) Close() error { return nil }
 
 func TestOpenLoopCount(t *testing.T) {
-	// At 200/s for 500 ms the schedule has tickets 0..100 due by the end
-	// (the one due exactly at the end is not sent); an instant worker sends
-	// every one that is due, whatever the machine's speed.
+	// At 200/s for 500 ms the schedule has tickets 0..100 due by the end;
+	// an instant worker sends those due and never more. (A machine that
+	// stalls the test past the end can only make it fewer: hence the
+	// generous floor.)
 	r, err := Run(context.Background(), Config{
 		Workers: 2, Duration: 500 * time.Millisecond, Rate: 200,
 		NewWorker: func(int) (Worker, error) { return &fakeWorker{}, nil },
@@ -70,8 +71,8 @@ func TestOpenLoopCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Requests < 99 || r.Requests > 101 {
-		t.Errorf("%d requests at 200/s over 500ms, want 100", r.Requests)
+	if r.Requests < 80 || r.Requests > 101 {
+		t.Errorf("%d requests at 200/s over 500ms, want 100 (at most 101)", r.Requests)
 	}
 }
 

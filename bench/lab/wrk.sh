@@ -17,7 +17,7 @@ C=${C:-50} D=${D:-10} ROUNDS=${ROUNDS:-3} PIN=${PIN:-1}
 NICE=${NICE:-$([ "$(id -u)" = 0 ] && echo -10 || echo 0)}
 out=${OUT:-$(mktemp -d /tmp/dally-lab-wrk.XXXXXX)}
 mkdir -p "$out"
-"$root/scripts/need" wrk nginx >&2 || true
+"$root/scripts/need" wrk nginx curl /usr/bin/time:time taskset:util-linux python3 >&2
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
