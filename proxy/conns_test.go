@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -216,5 +217,53 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestUploadBackpressure: while the upstream does not read, the client's
+// upload stalls after what the socket buffers hold: the proxy streams the
+// body with a fixed buffer, it does not take it all in.
+func TestUploadBackpressure(t *testing.T) {
+	// 32 MiB: more than the socket buffers on the path hold (~8 MiB here),
+	// whose sum the kernel caps well below 16 MiB on loopback.
+	const total = 32 << 20
+	release := make(chan struct{})
+	m := newMock(t, func(c net.Conn, _ *bufio.Reader, req *http.Request, _ string) {
+		<-release
+		n, _ := io.Copy(io.Discard, req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d", len(fmt.Sprint(n)), n)
+	})
+	addr := startProxy(t, reverse(t, m.url()))
+	w := dial(t, addr)
+	var sent atomic.Int64
+	go func() {
+		fmt.Fprintf(w.c, "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", total)
+		buf := make([]byte, 64<<10)
+		for sent.Load() < total {
+			n, err := w.c.Write(buf)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stalled := sent.Load()
+	time.Sleep(100 * time.Millisecond)
+	if s := sent.Load(); s != stalled || s > total/2 {
+		t.Fatalf("upload not held back: %d then %d bytes sent of %d while the upstream read nothing", stalled, s, total)
+	}
+	t.Logf("the upload stalled at %d KiB of %d MiB", stalled>>10, total>>20)
+	close(release)
+	start := time.Now()
+	w.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(w.br, nil)
+	if err != nil {
+		t.Fatalf("after %v: %v (sent %d)", time.Since(start), err, sent.Load())
+	}
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
+	if resp.StatusCode != 200 || body != fmt.Sprint(total) {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,4 +217,35 @@ func TestBalance(t *testing.T) {
 		}
 		busy.response("GET")
 	})
+}
+
+// TestEarlyAnswerToUpload: the upstream answers 413 without reading a
+// 4 MiB upload and closes. The proxy relays the answer and neither hangs
+// nor leaks (the transport's body goroutine ends before the handler writes
+// to the client connection).
+func TestEarlyAnswerToUpload(t *testing.T) {
+	m := newMock(t, func(c net.Conn, _ *bufio.Reader, req *http.Request, _ string) {
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+		c.(*net.TCPConn).CloseWrite()
+		time.Sleep(50 * time.Millisecond)
+		c.Close()
+	})
+	p := reverse(t, m.url())
+	p.UpstreamTimeout = 2 * time.Second
+	addr := startProxy(t, p)
+	w := dial(t, addr)
+	const n = 4 << 20
+	go func() {
+		io.WriteString(w.c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: "+strconv.Itoa(n)+"\r\n\r\n")
+		w.c.Write(make([]byte, n)) // fails once the proxy closes: fine
+	}()
+	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(w.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 413 || string(b) != "too large" {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
 }
