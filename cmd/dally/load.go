@@ -194,7 +194,13 @@ flags:`)
 		}
 		return 0
 	}
-	printResult(stdout, res, fs.Args(), *conns, *transport, mode)
+	unit := "connections"
+	if browse != nil {
+		unit, *transport, mode = "users", "raw", fmt.Sprintf("browsing (seed %d, time scale %g)", *seed, *scale)
+		s := browse.Summary()
+		defer fmt.Fprintf(stdout, "  browse       %d pages, %d objects, %d sessions, %d stale-connection retries\n", s.Pages, s.Objects, s.Sessions, s.Retries)
+	}
+	printResult(stdout, res, fs.Args(), *conns, unit, *transport, mode)
 	if ts, ok := transportStats().(client.Stats); ok {
 		fmt.Fprintf(stdout, "  client       %d requests written, %d on reused connections, %d pipelined, %d retried\n",
 			ts.Requests, ts.Reused, ts.Pipelined, ts.Retries)
@@ -289,9 +295,9 @@ func isTerminal(w io.Writer) bool {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
-func printResult(w io.Writer, r *loadgen.Result, urls []string, conns int, transport, mode string) {
-	fmt.Fprintf(w, "dally load %s: %d connections, %s, %s, transport %s\n",
-		strings.Join(urls, " "), conns, r.Elapsed.Round(time.Millisecond), mode, transport)
+func printResult(w io.Writer, r *loadgen.Result, urls []string, conns int, unit, transport, mode string) {
+	fmt.Fprintf(w, "dally load %s: %d %s, %s, %s, transport %s\n",
+		strings.Join(urls, " "), conns, unit, r.Elapsed.Round(time.Millisecond), mode, transport)
 	fmt.Fprintf(w, "  requests     %d (%.1f/s)\n", r.Requests, r.RPS)
 	fmt.Fprintf(w, "  connections  %d opened (%d dials failed), reuse %.2f requests/connection\n", r.ConnsOpened, r.DialsFailed, r.Reuse)
 	if len(r.Errors) == 0 {
