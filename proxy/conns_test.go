@@ -267,3 +267,32 @@ func TestUploadBackpressure(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestIdleUpstreamClosedFirst: an upstream that says Keep-Alive: timeout=1
+// sees the proxy close the idle connection before that second is over, so
+// the proxy never sends a request into the upstream's close.
+func TestIdleUpstreamClosedFirst(t *testing.T) {
+	closedBy := make(chan time.Duration, 1)
+	m := newMock(t, func(c net.Conn, br *bufio.Reader, _ *http.Request, _ string) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 1\r\n\r\nx")
+		start := time.Now()
+		c.SetReadDeadline(start.Add(3 * time.Second))
+		if _, err := br.Peek(1); err == io.EOF {
+			closedBy <- time.Since(start)
+		} else {
+			closedBy <- -1
+		}
+		c.SetReadDeadline(time.Time{})
+	})
+	addr := startProxy(t, reverse(t, m.url()))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := w.response("GET"); body != "x" {
+		t.Fatalf("body %q", body)
+	}
+	d := <-closedBy
+	if d < 0 || d >= time.Second {
+		t.Fatalf("the proxy did not close the idle upstream connection within its 1 s timeout (%v)", d)
+	}
+	t.Logf("closed by the proxy after %v", d)
+}
