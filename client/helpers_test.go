@@ -36,6 +36,7 @@ func startDally(t testing.TB, h http.Handler, cfg func(*server.Server)) (string,
 type mock struct {
 	ln     net.Listener
 	conns  atomic.Int64 // accepted
+	ended  atomic.Int64 // connections the mock has closed
 	reqs   atomic.Int64 // requests read (by readReq)
 	posts  atomic.Int64 // POST requests read
 	wg     sync.WaitGroup
@@ -67,8 +68,9 @@ func startMock(t testing.TB, serve func(m *mock, i int, c net.Conn, br *bufio.Re
 			m.wg.Add(1)
 			go func() {
 				defer m.wg.Done()
-				defer c.Close()
 				serve(m, i, c, bufio.NewReader(c))
+				c.Close()
+				m.ended.Add(1)
 			}()
 		}
 	}()
@@ -87,6 +89,19 @@ func (m *mock) close() {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
+}
+
+// waiters returns the number of requests queued for a connection.
+func waiters(tr *Transport) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for _, p := range tr.pools {
+		p.mu.Lock()
+		n += len(p.waiters)
+		p.mu.Unlock()
+	}
+	return n
 }
 
 func (m *mock) url(path string) string { return "http://" + m.ln.Addr().String() + path }

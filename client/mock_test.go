@@ -143,7 +143,8 @@ func TestFINSeenBeforeReuse(t *testing.T) {
 	c := &http.Client{Transport: tr}
 	for i := 0; i < 5; i++ {
 		get(t, c, m.url("/"))
-		time.Sleep(20 * time.Millisecond) // let the FIN arrive
+		waitFor(t, "server close", func() bool { return m.ended.Load() == int64(i+1) })
+		time.Sleep(5 * time.Millisecond) // the FIN crosses loopback
 	}
 	st := tr.Stats()
 	if st.Retries != 0 || st.Closed["fin_seen"] != 4 || m.reqs.Load() != 5 {
@@ -318,10 +319,10 @@ func TestWaitersFIFOAndContext(t *testing.T) {
 	}
 	cancel()
 	var wg sync.WaitGroup
-	for _, p := range []string{"/w1", "/w2", "/w3"} {
+	for i, p := range []string{"/w1", "/w2", "/w3"} {
 		wg.Add(1)
 		go func() { defer wg.Done(); get(t, c, m.url(p)) }()
-		time.Sleep(20 * time.Millisecond) // queue in this order
+		waitFor(t, "queued", func() bool { return waiters(tr) == i+1 }) // queue in this order
 	}
 	close(release)
 	wg.Wait()
@@ -394,8 +395,9 @@ func TestFINSweepsSiblings(t *testing.T) {
 		go func() { defer wg.Done(); get(t, c, m.url("/")) }()
 	}
 	wg.Wait()
-	time.Sleep(20 * time.Millisecond) // the FINs arrive
-	get(t, c, m.url("/"))             // 3 is dead, 2 alive: 0 and 1 go too
+	waitFor(t, "server closes", func() bool { return m.ended.Load() == 3 })
+	time.Sleep(5 * time.Millisecond) // the FINs cross loopback
+	get(t, c, m.url("/"))            // 3 is dead, 2 alive: 0 and 1 go too
 	st := tr.Stats()
 	if st.Closed["fin_seen"] != 3 || st.Idle != 1 || st.ConnsOpened != 4 || st.Retries != 0 {
 		t.Fatalf("stats %+v", st)
