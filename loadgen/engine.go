@@ -146,6 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			st, h := col.worker(i)
 			out := make([]Outcome, depth)
 			intended := make([]time.Time, depth)
+			var backoff time.Duration
 			for ctx.Err() == nil && time.Now().Before(end) {
 				n := depth
 				if cfg.Requests > 0 {
@@ -183,6 +184,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				w.Do(ctx, out[:n])
 				for j := range out[:n] {
 					col.record(st, h, intended[j], &out[j], ctx.Err() != nil)
+				}
+				// A refused dial fails in microseconds: without a pause a
+				// worker would count thousands a second and starve the
+				// others of CPU. Back off 10 ms doubling to 1 s while dials
+				// fail (open-loop requests due meanwhile still count from
+				// their due time).
+				var de *DialError
+				if errors.As(out[0].Err, &de) {
+					backoff = min(max(2*backoff, 10*time.Millisecond), time.Second)
+					t := time.NewTimer(backoff)
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+					}
+				} else {
+					backoff = 0
 				}
 			}
 		}()

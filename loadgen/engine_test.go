@@ -285,6 +285,15 @@ func TestErrorKinds(t *testing.T) {
 	if err != nil || r.Errors["dial"] != 3 || r.Requests != 0 {
 		t.Errorf("refused: errors %v requests %d err %v; want dial 3", r.Errors, r.Requests, err)
 	}
+	// Without -n, refused dials back off instead of spinning: 10+20+40+...
+	// ms, so a 300 ms run makes a handful of attempts, not thousands.
+	r, _ = Run(context.Background(), Config{Workers: 1, Duration: 300 * time.Millisecond, Dialer: d,
+		NewWorker: func(int) (Worker, error) {
+			return NewRawWorker(addr, &Request{Host: addr, KeepAlive: true}, d.DialContext), nil
+		}})
+	if n := r.Errors["dial"]; n < 2 || n > 8 {
+		t.Errorf("refused for 300 ms: %d dial errors, want a few (backoff)", n)
+	}
 	// A server that reads the request and closes: EOF.
 	ln, _ = net.Listen("tcp", "127.0.0.1:0")
 	defer ln.Close()
