@@ -16,11 +16,16 @@
 #                           handler and is not in this variant)
 #   dally-spin-nogc         dally-spin with DisableGreedyControl: what the
 #                           pausing of greedy clients does, by difference
+#   dally-spin[-nogc]-w8    the same with MaxWorkers 8: connections then
+#                           queue for a worker, and the deficit round robin
+#                           by client address decides who runs
 
-CAPTURE_CONFIGS=(dally nethttp nginx dally-spin dally-spin-nogc nethttp-spin)
+CAPTURE_CONFIGS=(dally nethttp nginx dally-spin dally-spin-nogc dally-spin-w8 dally-spin-nogc-w8 nethttp-spin)
 PORT[dally-spin]=18184
 PORT[dally-spin-nogc]=18186
 PORT[nethttp-spin]=18185
+PORT[dally-spin-w8]=18187
+PORT[dally-spin-nogc-w8]=18179
 CAPTURE_IDLE=5        # seconds of the idle baseline
 CAPTURE_WARM=2        # seconds of greedy load before the window opens
 CAPTURE_SPIN=75us
@@ -55,7 +60,8 @@ capture_start() {
   case $c in
     *-spin*)
       local logf="$OUT/logs/$c.log" extra=()
-      [[ $c == *-nogc ]] && extra=(-no-greedy-control)
+      [[ $c == *-nogc* ]] && extra+=(-no-greedy-control)
+      [[ $c == *-w8 ]] && extra+=(-max-workers 8)
       taskset -c 1 "$BIN/capsrv" -impl "${c%%-*}" -listen "127.0.0.1:${PORT[$c]}" -spin "$CAPTURE_SPIN" \
         "${extra[@]}" -stats "$TMPD/stats.$c.json" >>"$logf" 2>&1 &
       SERVER_ROOT=$!
