@@ -61,6 +61,16 @@ type waiter struct {
 	ch    chan grant
 }
 
+// waiterPool recycles waiters and their channels: a request that has to
+// queue costs no allocation. A waiter goes back only once its channel is
+// drained and no pool references it.
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan grant, 1)} }}
+
+func putWaiter(w *waiter) {
+	w.rq = nil
+	waiterPool.Put(w)
+}
+
 // grant is what a waiter receives: a connection already assigned to it,
 // or a slot to dial one.
 type grant struct {
@@ -143,11 +153,13 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 			p.mu.Unlock()
 			continue
 		}
-		w := &waiter{rq: rq, fresh: fresh, ch: make(chan grant, 1)}
+		w := waiterPool.Get().(*waiter)
+		w.rq, w.fresh = rq, fresh
 		p.waiters = append(p.waiters, w)
 		p.mu.Unlock()
 		select {
 		case g := <-w.ch:
+			putWaiter(w)
 			if g.dial {
 				return p.dialFor(ctx, rq, rt)
 			}
@@ -156,11 +168,14 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 			p.mu.Lock()
 			if p.removeWaiterLocked(w) {
 				p.mu.Unlock()
+				putWaiter(w)
 				return nil, ctx.Err()
 			}
 			p.mu.Unlock()
 			// Granted while giving up: hand it back.
-			if g := <-w.ch; g.dial {
+			g := <-w.ch
+			putWaiter(w)
+			if g.dial {
 				p.mu.Lock()
 				p.nconns--
 				t.stats.open.Add(-1)
@@ -390,9 +405,10 @@ func (p *hostPool) idleLocked(c *conn) {
 			return
 		}
 		w := p.popWaiterLocked()
-		p.assignLocked(c, w.rq)
-		w.ch <- grant{c: c}
-		if c.proven && w.rq.pipe && p.t.pipelineDepth() > 1 {
+		rq := w.rq
+		p.assignLocked(c, rq)
+		w.ch <- grant{c: c} // w is the waiter's again: not touched after
+		if c.proven && rq.pipe && p.t.pipelineDepth() > 1 {
 			p.offerPipelineLocked(c)
 		}
 		return
