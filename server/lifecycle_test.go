@@ -491,3 +491,27 @@ func TestConnTableAndStates(t *testing.T) {
 		t.Fatalf("table %+v", rows)
 	}
 }
+
+// Close straight after Serve starts: the acceptor is published only
+// complete, and a stop that comes before its registration is honoured
+// (Serve returns, nothing is left in the loop). Run under -race.
+func TestCloseRightAfterServe(t *testing.T) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{Handler: http.HandlerFunc(hello)}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ln) }()
+		s.Close()
+		select {
+		case err := <-done:
+			if err != ErrServerClosed {
+				t.Fatalf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve did not return after Close")
+		}
+	}
+}

@@ -33,6 +33,7 @@ type pressure struct {
 	baseFDs   int
 	memLimit  int64
 	prevSched []uint64 // the scheduling-latency histogram at the last tick
+	last      policy.Pressures
 }
 
 // maxSchedDelay is the scheduling delay (90th percentile over a tick) that
@@ -125,11 +126,13 @@ func (s *Server) updatePressure(now int64) {
 	defer pr.mu.Unlock()
 	l := s.load()
 	ps := l.Pressures()
-	p, sat := ps.Max(), ps.Saturation()
+	p, sat, held := ps.Max(), ps.Saturation(), ps.Held()
+	pr.last = ps
 	pr.p.Store(math.Float64bits(p))
 	pr.sat.Store(math.Float64bits(sat))
-	pr.idleTimeout.Store(int64(s.idlePolicy.Effective(p)))
-	pr.keepAlive.Store(int32(s.idlePolicy.KeepAliveSeconds(p)))
+	// The idle timeout follows every resource but the CPU (Pressures.Held).
+	pr.idleTimeout.Store(int64(s.idlePolicy.Effective(held)))
+	pr.keepAlive.Store(int32(s.idlePolicy.KeepAliveSeconds(held)))
 	// Closing connections frees memory, workers and slots, but not CPU: a
 	// client told to close comes back with a handshake, which costs more
 	// CPU than the request it saved. So a busy CPU does not close
@@ -151,6 +154,24 @@ func (s *Server) retryAfter() int {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	return pr.drain.RetryAfter(evloop.Now(), queued+busy+1)
+}
+
+// PressureByResource is each resource's pressure in [0,1] at the last
+// tick; Stats.Pressure is the largest of them.
+type PressureByResource struct {
+	Conns    float64 // open connections against MaxConns
+	FDs      float64 // descriptors against RLIMIT_NOFILE
+	Mem      float64 // process memory against MemoryBudget
+	Workers  float64 // busy handler goroutines against MaxWorkers
+	RunQueue float64 // connections waiting for a worker
+	CPU      float64 // the runtime's scheduling delay (does not move the idle timeout)
+}
+
+func (s *Server) pressureByResource() PressureByResource {
+	s.press.mu.Lock()
+	ps := s.press.last
+	s.press.mu.Unlock()
+	return PressureByResource{Conns: ps.Conns, FDs: ps.FDs, Mem: ps.Mem, Workers: ps.Workers, RunQueue: ps.RunQueue, CPU: ps.CPU}
 }
 
 // Pressure returns the current pressure p in [0,1], the saturation (the

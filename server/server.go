@@ -359,6 +359,9 @@ func (s *Server) Serve(l net.Listener) error {
 			rc.Control(func(fd uintptr) { a.fd = int(fd) })
 		}
 	}
+	if a.fd >= 0 {
+		a.loop = s.loops[0] // before a is published: Close may stop it at once
+	}
 	s.mu.Lock()
 	if s.closed.Load() || s.draining.Load() {
 		s.mu.Unlock()
@@ -374,8 +377,15 @@ func (s *Server) Serve(l net.Listener) error {
 	}()
 	var err error
 	if a.fd >= 0 {
-		a.loop = s.loops[0]
-		if err = a.loop.Add(a.fd, a); err == nil {
+		// Under a.mu, so that a stop that came first is seen and the
+		// descriptor (closed by then, its number free for reuse) is not
+		// registered after it.
+		a.mu.Lock()
+		if !a.stopped {
+			err = a.loop.Add(a.fd, a)
+		}
+		a.mu.Unlock()
+		if err == nil {
 			err = <-a.done
 		}
 	} else {

@@ -48,26 +48,27 @@ type counters struct {
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
-	Accepted       int64            // connections accepted
-	Open           int64            // connections open now
-	Idle           int              // of which idle
-	Requests       int64            // requests handed to the handler
-	Rejected503    int64            // connections answered 503 at the limit
-	AcceptErrors   int64            // temporary accept failures (EMFILE...)
-	BadRequests    int64            // malformed requests answered with an error
-	HeaderTimeouts int64            // heads too slow (408)
-	StagedCloses   int64            // closes that went through the half-close and drain
-	Closed         map[string]int64 // closes by reason
-	Workers        int              // handler goroutines alive
-	BusyWorkers    int              // of which running a connection
-	Queued         int              // connections waiting for a worker
-	Pauses         int64            // times a greedy client's connection was paused
-	Greedy503      int64            // connections and requests refused as greedy (per-client cap or fair share)
-	Pressure       float64          // p in [0,1]: the scarcest resource
-	Saturation     float64          // the part of p from handlers, CPU and memory
-	IdleTimeout    time.Duration    // the idle timeout in force
-	KeepAlive      int              // the Keep-Alive: timeout= advertised, seconds
-	Saturated      bool             // responses carry Connection: close
+	Accepted       int64              // connections accepted
+	Open           int64              // connections open now
+	Idle           int                // of which idle
+	Requests       int64              // requests handed to the handler
+	Rejected503    int64              // connections answered 503 at the limit
+	AcceptErrors   int64              // temporary accept failures (EMFILE...)
+	BadRequests    int64              // malformed requests answered with an error
+	HeaderTimeouts int64              // heads too slow (408)
+	StagedCloses   int64              // closes that went through the half-close and drain
+	Closed         map[string]int64   // closes by reason
+	Workers        int                // handler goroutines alive
+	BusyWorkers    int                // of which running a connection
+	Queued         int                // connections waiting for a worker
+	Pauses         int64              // times a greedy client's connection was paused
+	Greedy503      int64              // connections and requests refused as greedy (per-client cap or fair share)
+	Pressure       float64            // p in [0,1]: the scarcest resource
+	ByResource     PressureByResource // p of each resource
+	Saturation     float64            // the part of p from handlers, CPU and memory
+	IdleTimeout    time.Duration      // the idle timeout in force
+	KeepAlive      int                // the Keep-Alive: timeout= advertised, seconds
+	Saturated      bool               // responses carry Connection: close
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -91,6 +92,7 @@ func (s *Server) Stats() Stats {
 	st.Pauses = s.stats.pauses.Load()
 	st.Greedy503 = s.stats.greedy503.Load()
 	st.Pressure, st.Saturation, st.IdleTimeout = s.Pressure()
+	st.ByResource = s.pressureByResource()
 	st.KeepAlive = int(s.press.keepAlive.Load())
 	st.Saturated = s.press.closing.Load()
 	return st

@@ -2,10 +2,12 @@
 // draft's advice made concrete ("HTTP Connection Management", Gettys and
 // Freier, draft-ietf-http-connection-00, sections 5, 9 and 11):
 //
-//   - Pressure folds connection slots, descriptors, memory and handler
-//     saturation into one value p in [0,1]; everything else reads p.
+//   - Pressure folds connection slots, descriptors, memory, handler
+//     saturation and the CPU's scheduling delay into one value p in [0,1].
 //   - IdleTimeout turns p into the idle timeout and the Keep-Alive hint
-//     (short under overload, long under underload, §11).
+//     (short under overload, long under underload, §11); it reads
+//     Pressures.Held, p without the CPU, which closing connections does
+//     not relieve.
 //   - IdleList is the intrusive LRU of idle connections, which is also their
 //     timer queue and the source of shedding victims (§5, §9).
 //   - Admit, DrainRate and CloseGate decide what happens at the connection

@@ -60,6 +60,17 @@ func (ps Pressures) Max() float64 {
 	return max(ps.Conns, ps.FDs, ps.Mem, ps.Workers, ps.RunQueue, ps.CPU)
 }
 
+// Held is the pressure that sets the idle timeout: every resource but the
+// CPU. Closing idle connections frees slots, descriptors and memory, and
+// turns work away from busy handlers, but does not relieve a busy CPU: a
+// client told to close comes back with a handshake, which costs more CPU
+// than the request it saved. A CPU spike (the runtime's scheduling delay
+// jumps for one tick when another process takes the core) would otherwise
+// cut the idle timeout of every connection at once.
+func (ps Pressures) Held() float64 {
+	return max(ps.Conns, ps.FDs, ps.Mem, ps.Workers, ps.RunQueue)
+}
+
 // Saturation is the pressure of the resources that requests consume:
 // handlers, their queue, the CPU, and memory (the draft, §11: "Memory, not CPU
 // cycles, is likely to be the controlling resource"). Connection slots and

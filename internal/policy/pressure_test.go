@@ -116,3 +116,25 @@ func TestPressuresBreakdown(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldLeavesOutTheCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ps   Pressures
+		held float64
+	}{
+		{"a CPU spike alone moves nothing", Pressures{CPU: 1}, 0},
+		{"slots", Pressures{Conns: 0.5, CPU: 1}, 0.5},
+		{"the scarcest of the rest", Pressures{FDs: 0.2, Mem: 0.7, Workers: 0.4, RunQueue: 0.1}, 0.7},
+		{"queue", Pressures{RunQueue: 0.9, CPU: 0.3}, 0.9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.ps.Held(); got != tc.held {
+				t.Fatalf("Held = %v, want %v", got, tc.held)
+			}
+			if tc.ps.Max() < tc.ps.Held() {
+				t.Fatal("Held above Max")
+			}
+		})
+	}
+}
