@@ -156,6 +156,7 @@ func (s *Server) admit(c *conn) bool {
 		if len(s.conns) < s.MaxConns {
 			s.conns[c] = struct{}{}
 			s.mu.Unlock()
+			s.stats.byState[StateNew].Add(1)
 			s.stats.accepted.Add(1)
 			s.stats.open.Add(1)
 			return true
@@ -235,7 +236,7 @@ func (c *conn) OnEvent(flags uint32) {
 		if c.state != StateReading {
 			c.srv.idle.remove(c)
 		}
-		c.state = StateActive
+		c.setState(StateActive)
 		c.readable = false
 		c.drained = false
 		// Edge-triggered: a FIN that came with the request raises no
@@ -315,7 +316,7 @@ func (c *conn) OnTimer(now int64) {
 		}
 		// Take the connection to answer 408 from the loop: the answer is
 		// small and the socket idle, so the write does not block.
-		c.state = StateActive
+		c.setState(StateActive)
 		c.timerFor = timerNone
 		c.mu.Unlock()
 		c.srv.stats.headerTimeouts.Add(1)
@@ -333,7 +334,7 @@ func (c *conn) OnTimer(now int64) {
 		c.mu.Unlock()
 	case StatePaused:
 		// The pause is over: serve the head that waits in the buffer.
-		c.state = StateActive
+		c.setState(StateActive)
 		c.timerFor = timerNone
 		c.resumed = true
 		c.readable, c.drained = false, false
@@ -354,7 +355,7 @@ func (c *conn) pause(w *worker, d time.Duration) {
 	}
 	c.mu.Lock()
 	if c.state == StateActive {
-		c.state = StatePaused
+		c.setState(StatePaused)
 		c.timerFor = timerPause
 		c.deadline = evloop.Now() + int64(d)
 		c.loop.Schedule(&c.timer, c, c.deadline)
@@ -532,7 +533,7 @@ func (c *conn) goIdle() bool {
 	}
 	c.releaseBuffers()
 	now := evloop.Now()
-	c.state = StateIdle
+	c.setState(StateIdle)
 	c.srv.idle.push(c, now)
 	c.mu.Unlock()
 	c.srv.hook(c, StateIdle)
@@ -548,7 +549,7 @@ func (c *conn) goReading() bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.state = StateReading
+	c.setState(StateReading)
 	c.armHeadTimer()
 	c.mu.Unlock()
 	return true
@@ -577,7 +578,7 @@ func (c *conn) closeInStages(r closeReason) {
 		c.mu.Unlock()
 		return
 	}
-	c.state = StateClosing
+	c.setState(StateClosing)
 	c.srv.stats.closed[r].Add(1)
 	c.srv.stats.staged.Add(1)
 	c.timerFor = timerLinger
@@ -624,6 +625,19 @@ func (c *conn) closeNow(r closeReason) {
 	c.mu.Unlock()
 }
 
+// setState moves c to st and the per-state counts with it. Called with mu
+// held (or by the owner of an Active connection, which holds it too when
+// letting go). Closed and hijacked connections leave the table, so they
+// leave the counts.
+func (c *conn) setState(st State) {
+	by := &c.srv.stats.byState
+	by[c.state].Add(-1)
+	if st != StateClosed && st != StateHijacked {
+		by[st].Add(1)
+	}
+	c.state = st
+}
+
 // closeLocked closes the descriptor. Called with mu held, by the owner or
 // for an unowned connection. reasonNone means the close was counted when
 // the closing began.
@@ -632,7 +646,7 @@ func (c *conn) closeLocked(r closeReason) {
 		return
 	}
 	prev := c.state
-	c.state = StateClosed
+	c.setState(StateClosed)
 	c.timerFor = timerNone
 	c.loop.Cancel(&c.timer)
 	if prev == StateIdle || prev == StateNew {

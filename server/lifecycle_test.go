@@ -515,3 +515,70 @@ func TestCloseRightAfterServe(t *testing.T) {
 		}
 	}
 }
+
+// The per-state counts agree with the connections themselves through
+// every kind of change: idle, reading, active, closed by the client, by
+// the server, hijacked; and return to zero when all are gone.
+func TestConnsByStateCounts(t *testing.T) {
+	release := make(chan struct{})
+	s, addr := startServer(t, &Server{ErrorLog: discardLog()}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hold":
+			<-release
+		case "/hijack":
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+			return
+		}
+		hello(w, r)
+	}))
+	fromTable := func() map[State]int {
+		m := map[State]int{}
+		for _, r := range s.ConnTable(0) {
+			if r.State != StateClosed && r.State != StateHijacked {
+				m[r.State]++
+			}
+		}
+		return m
+	}
+	agree := func(what string) {
+		t.Helper()
+		waitFor(t, what, 2*time.Second, func() bool {
+			return fmt.Sprint(s.ConnsByState()) == fmt.Sprint(fromTable())
+		})
+	}
+	idle := dial(t, addr)
+	idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle.response("GET")
+	partial := dial(t, addr)
+	partial.send("GET / HTTP/1.1\r\n")
+	held := dial(t, addr)
+	held.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "one active", 2*time.Second, func() bool { return s.ConnsByState()[StateActive] == 1 })
+	agree("idle, reading and active")
+	if m := s.ConnsByState(); m[StateIdle] != 1 || m[StateReading] != 1 {
+		t.Fatalf("by state %v", m)
+	}
+	hij := dial(t, addr)
+	hij.send("GET /hijack HTTP/1.1\r\nHost: x\r\n\r\n")
+	hij.wantClosed()
+	bad := dial(t, addr)
+	bad.send("GET / HTTP/1.1\r\nHost : x\r\n\r\n")
+	bad.response("GET")
+	bad.wantClosed()
+	idle.c.Close()
+	close(release)
+	held.response("GET")
+	agree("after closes and a hijack")
+	partial.c.Close()
+	held.c.Close()
+	waitFor(t, "all gone", 3*time.Second, func() bool { return s.Stats().Open == 0 })
+	if m := s.ConnsByState(); len(m) != 0 {
+		t.Fatalf("counts left with no connection open: %v", m)
+	}
+	for st := range s.stats.byState {
+		if n := s.stats.byState[st].Load(); n != 0 {
+			t.Fatalf("count for %v is %d", State(st), n)
+		}
+	}
+}

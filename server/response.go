@@ -416,7 +416,7 @@ func (rw *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		c.mu.Unlock()
 		return nil, nil, errClosed
 	}
-	c.state = StateHijacked
+	c.setState(StateHijacked)
 	c.timerFor = timerNone
 	c.loop.Cancel(&c.timer)
 	c.mu.Unlock()

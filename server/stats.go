@@ -44,6 +44,7 @@ type counters struct {
 	pauses         atomic.Int64
 	greedy503      atomic.Int64
 	closed         [numReasons]atomic.Int64
+	byState        [len(stateNames)]atomic.Int64 // connections in the table by state (see conn.setState)
 }
 
 // Stats is a snapshot of the server's counters.
@@ -141,19 +142,15 @@ func (s *Server) ConnTable(max int) []ConnSnapshot {
 	return out
 }
 
-// ConnsByState counts open connections by state.
+// ConnsByState counts open connections by state, from counts kept at
+// every change of state: it walks no table, so a status page or a scrape
+// costs the same at a million connections as at ten.
 func (s *Server) ConnsByState() map[State]int {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
 	m := map[State]int{}
-	for _, c := range conns {
-		c.mu.Lock()
-		m[c.state]++
-		c.mu.Unlock()
+	for st := range s.stats.byState {
+		if n := s.stats.byState[st].Load(); n > 0 {
+			m[State(st)] = int(n)
+		}
 	}
 	return m
 }
