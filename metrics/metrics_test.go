@@ -186,6 +186,7 @@ func TestServerMetricsOverSocket(t *testing.T) {
 		"dally_server_accept_errors_total":        dto.MetricType_COUNTER,
 		"dally_server_staged_closes_total":        dto.MetricType_COUNTER,
 		"dally_server_pressure_ratio":             dto.MetricType_GAUGE,
+		"dally_server_resource_pressure_ratio":    dto.MetricType_GAUGE,
 		"dally_server_saturation_ratio":           dto.MetricType_GAUGE,
 		"dally_server_saturated":                  dto.MetricType_GAUGE,
 		"dally_server_idle_timeout_seconds":       dto.MetricType_GAUGE,
