@@ -345,7 +345,11 @@ func (p *hostPool) dropLocked(c *conn, r closeReason) {
 func (p *hostPool) done(rq *reqState, reuse bool, why closeReason) {
 	c := rq.c
 	if rq.stop != nil {
-		rq.stop()
+		if !rq.stop() && reuse {
+			// The cancel callback has started: it may be closing the
+			// connection right now, so the connection is not reused.
+			reuse, why = false, closeCanceled
+		}
 		rq.stop = nil
 	}
 	if c.broken.Load() && reuse {
