@@ -17,16 +17,27 @@ type CountingDialer struct {
 }
 
 // DialContext has net.Dialer's signature, for http.Transport.DialContext.
+//
+// The dial itself is not cut short when ctx ends (only Dialer.Timeout,
+// default 5 s, bounds it): a handshake the run's end interrupted may still
+// have completed at the server, which would then count a connection the
+// client did not. A connection established after ctx ended is counted,
+// closed and reported as ctx's error.
 func (d *CountingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := d.Dialer.DialContext(ctx, network, addr)
+	dl := d.Dialer
+	if dl.Timeout == 0 {
+		dl.Timeout = defaultDialTimeout
+	}
+	c, err := dl.DialContext(context.WithoutCancel(ctx), network, addr)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, err // the run ended: not the network's failure
-		}
 		d.failed.Add(1)
 		return nil, &DialError{Err: err}
 	}
 	d.opened.Add(1)
+	if err := ctx.Err(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
