@@ -159,3 +159,18 @@ func TestDallyIdleTimeoutAdvertised(t *testing.T) {
 		t.Fatalf("server closed first: %+v", ss.Closed)
 	}
 }
+
+func TestMaxIdleConnsPerHost(t *testing.T) {
+	addr, _ := startDally(t, echoHandler(), nil)
+	tr := &Transport{MaxConnsPerHost: 4, MaxIdleConnsPerHost: 1}
+	c := &http.Client{Transport: tr}
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(t, c, "http://"+addr+"/slow") }()
+	}
+	wg.Wait()
+	if st := tr.Stats(); st.ConnsOpened != 4 || st.Idle != 1 || st.Closed["idle_limit"] != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
