@@ -5,7 +5,7 @@
 // pipelined bursts, slow heads (slowloris, cut by the server with 408),
 // slow bodies and slow readers, plus one probe whose latency is reported.
 //
-//	soak -addr 127.0.0.1:18090 -pid $(pidof dally) -d 30m -out soak.tsv
+//	soak -addr 127.0.0.1:18090 -pid PID -d 30m -out soak.tsv [-metrics http://127.0.0.1:9090/metrics]
 //
 // Run by bench/soak/soak.sh, which builds and starts the server.
 package main
@@ -44,6 +44,7 @@ func main() {
 	pipelined := flag.Int("pipelined", 8, "clients that send bursts of 16 pipelined requests")
 	slow := flag.Int("slow", 24, "slow clients (slow heads, slow bodies, slow readers in turn)")
 	idle := flag.Int("idle", 500, "keep-alive connections that send one request every 20 s and idle between")
+	settle := flag.Duration("settle", 35*time.Second, "wait after the load before the last sample (the server's parked workers exit after 30 s)")
 	metrics := flag.String("metrics", "", "optional URL of a Prometheus text endpoint whose go_goroutines is sampled")
 	flag.Parse()
 
@@ -65,8 +66,8 @@ func main() {
 	}
 	// The server before any load: the baseline "after the load" returns to.
 	fmt.Fprintln(f, "t_s\trss_kb\tthreads\tfds\tgoroutines\trequests\terrors\tconns\tslow_408\tprobe_p50_us\tprobe_p99_us\tprobe_max_us")
-	base := sample(*pid)
-	fmt.Fprintf(f, "0\t%d\t%d\t%d\t%s\t0\t0\t0\t0\t0\t0\t0\n", base.rssKB, base.threads, base.fds, goroutines(*metrics))
+	base, baseG := sample(*pid), goroutines(*metrics)
+	fmt.Fprintf(f, "0\t%d\t%d\t%d\t%s\t0\t0\t0\t0\t0\t0\t0\n", base.rssKB, base.threads, base.fds, baseG)
 	spawn(*idle, idleClient)
 	spawn(*keepalive, keepAliveClient)
 	spawn(*closers, closeClient)
@@ -99,7 +100,11 @@ func main() {
 			g := goroutines(*metrics)
 			p50, p99, pmax := percentiles(lat)
 			lat = lat[:0]
-			rows = append(rows, row{s, p99})
+			gn, err := strconv.Atoi(g)
+			if err != nil {
+				gn = -1
+			}
+			rows = append(rows, row{s, gn, p99})
 			fmt.Fprintf(f, "%.0f\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", time.Since(start).Seconds(),
 				s.rssKB, s.threads, s.fds, g, c.ok.Load(), c.errs.Load(), c.conns.Load(), c.timeouts408.Load(),
 				p50.Microseconds(), p99.Microseconds(), pmax.Microseconds())
@@ -108,11 +113,11 @@ func main() {
 	wg.Wait()
 	pc.close()
 	// A last sample after the load has gone: what the server gives back.
-	time.Sleep(3 * time.Second)
-	s := sample(*pid)
+	time.Sleep(*settle)
+	s, sG := sample(*pid), goroutines(*metrics)
 	fmt.Fprintf(f, "%.0f\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t0\t0\t0\n", time.Since(start).Seconds(),
-		s.rssKB, s.threads, s.fds, goroutines(*metrics), c.ok.Load(), c.errs.Load(), c.conns.Load(), c.timeouts408.Load())
-	summary(base, rows, s)
+		s.rssKB, s.threads, s.fds, sG, c.ok.Load(), c.errs.Load(), c.conns.Load(), c.timeouts408.Load())
+	summary(base, baseG, rows, s, sG)
 	errKinds.Lock()
 	log.Printf("soak: client errors by kind: %v", errKinds.m)
 	errKinds.Unlock()
@@ -156,7 +161,8 @@ func goroutines(url string) string {
 	if url == "" {
 		return "-"
 	}
-	cl := http.Client{Timeout: 2 * time.Second}
+	// No keep-alive: a held connection would be one more server descriptor.
+	cl := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := cl.Get(url)
 	if err != nil {
 		return "-"
@@ -393,7 +399,8 @@ func slowHead(ctx context.Context, addr string, c *counts) error {
 	return fmt.Errorf("slow head: status %d", resp.StatusCode)
 }
 
-// slowBody posts 2 KiB at 200 bytes/s to /echo (within the body timeout).
+// slowBody posts 2 KiB at 300 bytes/s to /echo: slow, but above the
+// server's default MinBodyRate (256 bytes/s), so it must be read whole.
 func slowBody(ctx context.Context, addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -402,7 +409,7 @@ func slowBody(ctx context.Context, addr string) error {
 	defer conn.Close()
 	const n = 2048
 	fmt.Fprintf(conn, "POST /echo HTTP/1.1\r\nHost: soak\r\nContent-Length: %d\r\n\r\n", n)
-	chunk := []byte(strings.Repeat("b", 100))
+	chunk := []byte(strings.Repeat("b", 150))
 	for sent := 0; sent < n && ctx.Err() == nil; sent += len(chunk) {
 		if sent+len(chunk) > n {
 			chunk = chunk[:n-sent]
@@ -471,13 +478,21 @@ func idleClient(ctx context.Context, addr string, i int, c *counts) {
 
 type row struct {
 	procSample
-	p99 time.Duration
+	goroutines int // -1: not sampled
+	p99        time.Duration
 }
 
 // summary prints the server before the load, the first sample, the medians of the second and the last
 // fifth of the run, and the sample taken after the load left: a leak shows
 // as a last fifth above the second, and as an "after" above the first.
-func summary(base procSample, rows []row, after procSample) {
+func atoiOr(s string, def int) int {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n
+	}
+	return def
+}
+
+func summary(base procSample, baseG string, rows []row, after procSample, afterG string) {
 	if len(rows) < 5 {
 		fmt.Printf("soak: %d samples, too few for a summary\n", len(rows))
 		return
@@ -495,16 +510,21 @@ func summary(base procSample, rows []row, after procSample) {
 		m.rssKB = pick(func(r row) int { return r.rssKB })
 		m.threads = pick(func(r row) int { return r.threads })
 		m.fds = pick(func(r row) int { return r.fds })
+		m.goroutines = pick(func(r row) int { return r.goroutines })
 		m.p99 = time.Duration(pick(func(r row) int { return int(r.p99) }))
 		return m
 	}
-	fmt.Printf("%-20s %10s %8s %6s %13s\n", "", "rss_kb", "threads", "fds", "probe_p99")
+	fmt.Printf("%-20s %10s %8s %6s %11s %13s\n", "", "rss_kb", "threads", "fds", "goroutines", "probe_p99")
 	show := func(name string, r row) {
-		fmt.Printf("%-20s %10d %8d %6d %13v\n", name, r.rssKB, r.threads, r.fds, r.p99)
+		g := "-"
+		if r.goroutines >= 0 {
+			g = strconv.Itoa(r.goroutines)
+		}
+		fmt.Printf("%-20s %10d %8d %6d %11s %13v\n", name, r.rssKB, r.threads, r.fds, g, r.p99)
 	}
-	show("before the load", row{procSample: base})
+	show("before the load", row{procSample: base, goroutines: atoiOr(baseG, -1)})
 	show("first sample", rows[0])
 	show("median 2nd fifth", med(rows[q:2*q]))
 	show("median last fifth", med(rows[len(rows)-q:]))
-	show("after the load", row{procSample: after})
+	show("after the load", row{procSample: after, goroutines: atoiOr(afterG, -1)})
 }
