@@ -184,11 +184,13 @@ func TestWriters(t *testing.T) {
 	b = AppendConnection(b, false)
 	b = AppendKeepAlive(b, 5, 100)
 	b = AppendKeepAlive(b, 7, 0)
+	b = AppendKeepAlive(b, 0, 3)
+	b = AppendKeepAlive(b, 0, 0)
 	b = AppendChunkHeader(b, 255)
 	b = AppendLastChunk(b, []Field{{Name: []byte("X-T"), Value: []byte("1")}})
 	want := "HTTP/1.1 404 Not Found\r\nHTTP/1.0 200 Fine\r\nGET /x HTTP/1.1\r\nHost: a\r\n" +
 		"Content-Length: 12\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nConnection: keep-alive\r\n" +
-		"Keep-Alive: timeout=5, max=100\r\nKeep-Alive: timeout=7\r\nff\r\n0\r\nX-T: 1\r\n\r\n"
+		"Keep-Alive: timeout=5, max=100\r\nKeep-Alive: timeout=7\r\nKeep-Alive: max=3\r\nff\r\n0\r\nX-T: 1\r\n\r\n"
 	if string(b) != want {
 		t.Errorf("got\n%q\nwant\n%q", b, want)
 	}

@@ -90,6 +90,16 @@ func AppendConnection(dst []byte, close bool) []byte {
 // AppendKeepAlive appends "Keep-Alive: timeout=N, max=M\r\n", max omitted
 // when max <= 0. It advertises the idle timeout so clients close first.
 func AppendKeepAlive(dst []byte, timeoutSeconds, max int) []byte {
+	switch {
+	case timeoutSeconds <= 0 && max <= 0:
+		return dst // nothing to promise
+	case timeoutSeconds <= 0:
+		// No whole second can be promised (timeout=0 would read as "do
+		// not reuse"): the count alone.
+		dst = append(dst, "Keep-Alive: max="...)
+		dst = strconv.AppendInt(dst, int64(max), 10)
+		return append(dst, '\r', '\n')
+	}
 	dst = append(dst, "Keep-Alive: timeout="...)
 	dst = strconv.AppendInt(dst, int64(timeoutSeconds), 10)
 	if max > 0 {

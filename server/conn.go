@@ -665,12 +665,35 @@ func (c *conn) closeLocked(r closeReason) {
 // shedding. It returns whether it closed.
 func (c *conn) closeIfIdle(r closeReason) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.state != StateIdle && c.state != StateNew {
+		c.mu.Unlock()
+		return false
+	}
+	if c.pendingInput() {
+		// A request has arrived whose readiness its loop has not handled
+		// yet (a loaded loop, or a client's request racing the timeout):
+		// serve it rather than close under it. The readiness that follows
+		// finds the connection active and is only recorded.
+		c.srv.idle.remove(c)
+		c.setState(StateActive)
+		c.readable, c.drained, c.finEdge = false, false, false
+		c.mu.Unlock()
+		c.srv.stats.savedFromClose.Add(1)
+		c.srv.pool.dispatch(c)
 		return false
 	}
 	c.closeLocked(r)
+	c.mu.Unlock()
 	return true
+}
+
+// pendingInput reports whether request bytes wait in the socket (a FIN
+// alone is not input). Called with mu held on an unowned connection, whose
+// descriptor only a holder of mu can close.
+func (c *conn) pendingInput() bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(c.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == nil && n > 0
 }
 
 // abort is Close's hammer. Unowned connections close here; an owned one has

@@ -43,6 +43,7 @@ type counters struct {
 	hijacked       atomic.Int64
 	pauses         atomic.Int64
 	greedy503      atomic.Int64
+	savedFromClose atomic.Int64
 	closed         [numReasons]atomic.Int64
 	byState        [len(stateNames)]atomic.Int64 // connections in the table by state (see conn.setState)
 }
@@ -64,6 +65,7 @@ type Stats struct {
 	Queued         int                // connections waiting for a worker
 	Pauses         int64              // times a greedy client's connection was paused
 	Greedy503      int64              // connections and requests refused as greedy (per-client cap or fair share)
+	SavedFromClose int64              // idle connections about to be closed (timeout, shedding, drain) that had a request waiting, served instead
 	Pressure       float64            // p in [0,1]: the scarcest resource
 	ByResource     PressureByResource // p of each resource
 	Saturation     float64            // the part of p from handlers, CPU and memory
@@ -92,6 +94,7 @@ func (s *Server) Stats() Stats {
 	st.Workers, st.BusyWorkers, st.Queued = s.pool.snapshot()
 	st.Pauses = s.stats.pauses.Load()
 	st.Greedy503 = s.stats.greedy503.Load()
+	st.SavedFromClose = s.stats.savedFromClose.Load()
 	st.Pressure, st.Saturation, st.IdleTimeout = s.Pressure()
 	st.ByResource = s.pressureByResource()
 	st.KeepAlive = int(s.press.keepAlive.Load())

@@ -110,16 +110,15 @@ func (t IdleTimeout) Expired(idleFor time.Duration, p float64) bool {
 // KeepAliveSeconds is the N to advertise in "Keep-Alive: timeout=N" at
 // pressure p: Effective(p) in whole seconds, rounded down so that a client
 // honouring it closes before the server does (§7, §11: clients should close
-// first), and at least 1 because timeout=0 reads as "do not reuse".
+// first). Under a second it is 0, which the writer leaves out: timeout=0
+// reads as "do not reuse", and timeout=1 would invite the very race the
+// hint is for (a client reusing a connection the server is closing).
 //
 // The hint is only as good as the moment it was sent: if p rises later the
 // server's timeout shrinks below it, down to MinWindow, which no rise in
 // pressure can undercut.
 func (t IdleTimeout) KeepAliveSeconds(p float64) int {
 	s := t.Effective(p) / time.Second
-	if s < 1 {
-		return 1
-	}
 	if s > math.MaxInt32 {
 		return math.MaxInt32
 	}

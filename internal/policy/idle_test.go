@@ -102,7 +102,7 @@ func TestKeepAliveSeconds(t *testing.T) {
 		{"overload", IdleTimeout{}, 1, 5},
 		{"rounds down", IdleTimeout{}, 0.5, 32},
 		{"rounds down just under two seconds", IdleTimeout{Max: 1999 * time.Millisecond, Min: 1999 * time.Millisecond, MinWindow: time.Second}, 0, 1},
-		{"at least 1", IdleTimeout{Max: 300 * time.Millisecond, Min: 100 * time.Millisecond, MinWindow: 200 * time.Millisecond}, 1, 1},
+		{"under a second: no promise", IdleTimeout{Max: 300 * time.Millisecond, Min: 100 * time.Millisecond, MinWindow: 200 * time.Millisecond}, 1, 0},
 		{"advertises MinWindow when it is the floor", IdleTimeout{Min: 100 * time.Millisecond, MinWindow: 3 * time.Second}, 1, 3},
 		{"huge", IdleTimeout{Max: 1 << 62, Min: 1 << 62}, 0, math.MaxInt32},
 	}
