@@ -246,8 +246,10 @@ func (rq *reqState) writeBody(c *conn, req *http.Request, expect bool) {
 	}
 	rq.bodyTouched.Store(true)
 	chunked := req.ContentLength <= 0
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	// A body buffer of its own, larger than the read buffer: an upload
+	// goes out in 32 KiB writes, an eighth of the system calls of 4 KiB.
+	bp := uploadPool.Get().(*[]byte)
+	defer uploadPool.Put(bp)
 	buf := *bp
 	const room = 18 // "ffffffffffff\r\n" before the data, CRLF after
 	var sent int64
@@ -398,3 +400,7 @@ var commonKeys = func() map[string]string {
 	m["ETag"] = "Etag"
 	return m
 }()
+
+// uploadPool holds the buffers request bodies are written from (only while
+// a body is being sent; an idle connection holds none).
+var uploadPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -403,3 +403,40 @@ func TestFINSweepsSiblings(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// ResponseHeaderTimeout on a reused connection is the client's own limit,
+// not the server closing an idle connection: the GET is not sent again,
+// and nothing is learned about the server's idle limit.
+func TestResponseHeaderTimeoutIsNotRetried(t *testing.T) {
+	release := make(chan struct{})
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		for i := 0; ; i++ {
+			if _, _, err := m.readReq(br); err != nil {
+				return
+			}
+			if ci == 0 && i == 0 {
+				io.WriteString(c, ok200("x"))
+				continue
+			}
+			select { // never answer
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+			return
+		}
+	})
+	defer close(release)
+	tr := &Transport{ResponseHeaderTimeout: 200 * time.Millisecond}
+	c := &http.Client{Transport: tr}
+	get(t, c, m.url("/"))
+	_, err := c.Get(m.url("/slow"))
+	if err == nil || !strings.Contains(err.Error(), "ResponseHeaderTimeout") {
+		t.Fatalf("err %v, want the header timeout", err)
+	}
+	if n := m.reqs.Load(); n != 2 {
+		t.Fatalf("server read %d requests, want 2 (no retry)", n)
+	}
+	if st := tr.Stats(); st.Retries != 0 {
+		t.Fatalf("retries %d", st.Retries)
+	}
+}

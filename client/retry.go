@@ -12,6 +12,7 @@ type attempt struct {
 	gotResponse    bool // at least one byte of the response arrived
 	retried        bool // this request was already retried once
 	ctxDone        bool // the request's context is done
+	headTimeout    bool // the client's own ResponseHeaderTimeout expired
 	noConn         bool // the failure happened before a connection was obtained
 }
 
@@ -34,6 +35,8 @@ func shouldRetry(a attempt) (bool, string) {
 		return false, "already retried once"
 	case a.ctxDone:
 		return false, "request context done"
+	case a.headTimeout:
+		return false, "the client's own response-header timeout: the server is slow, not gone, and a retry would wait as long again"
 	case a.noConn:
 		return false, "no connection was obtained (dial or wait failed)"
 	case a.gotResponse:

@@ -12,6 +12,7 @@ func TestShouldRetry(t *testing.T) {
 		{"reused GET before any response byte", reusedGET, true},
 		{"already retried", with(reusedGET, func(a *attempt) { a.retried = true }), false},
 		{"context done", with(reusedGET, func(a *attempt) { a.ctxDone = true }), false},
+		{"own header timeout", with(reusedGET, func(a *attempt) { a.headTimeout = true }), false},
 		{"no connection", attempt{method: "GET", noConn: true}, false},
 		{"response had begun", with(reusedGET, func(a *attempt) { a.gotResponse = true }), false},
 		{"fresh connection", with(reusedGET, func(a *attempt) { a.reused = false }), false},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ var (
 	errHeadTooLarge = errors.New("client: response head too large")
 	errUpgrade      = errors.New("client: 101 Switching Protocols is not supported")
 	errCoded        = errors.New("client: response uses a transfer coding other than chunked")
+	errHeadTimeout  = errors.New("client: no response head within ResponseHeaderTimeout")
 )
 
 // try sends req once: a connection, its write turn, the head (and the body
@@ -286,6 +288,13 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 				rq.gotByte = true
 			}
 			if rerr != nil {
+				var ne net.Error
+				if errors.As(rerr, &ne) && ne.Timeout() {
+					// Our own ResponseHeaderTimeout, not the server's close:
+					// neither a lesson about its idle limit nor a reason to
+					// send again (and wait as long once more).
+					return nil, fmt.Errorf("%w: %v", errHeadTimeout, rerr)
+				}
 				if !rq.gotByte {
 					return nil, fmt.Errorf("%w: %v", errServerClosedIdle, rerr)
 				}
