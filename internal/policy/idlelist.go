@@ -163,19 +163,39 @@ type Rand interface {
 // response may be about to receive the next request (§7). Victim returns nil
 // when no connection qualifies.
 //
-// ShedRandom draws one node from rng (which it requires); if that node is
-// too young it falls back to the LRU choice, which is the oldest.
+// ShedRandom draws uniformly among the nodes old enough (rng required): a
+// few draws from all nodes, and when those all land on young ones, one
+// draw among the old enough, which are the oldest stretch of the LRU
+// order. (Falling back to the oldest instead would make "random" mostly
+// LRU exactly when the list is under pressure, and hide the comparison.)
 func (l *IdleList[T]) Victim(policy ShedPolicy, rng Rand, now int64, minIdle time.Duration) *IdleNode[T] {
 	if len(l.all) == 0 {
 		return nil
 	}
-	if policy == ShedRandom {
-		if n := l.all[rng.IntN(len(l.all))]; now-n.LastUse >= int64(minIdle) {
+	old := func(n *IdleNode[T]) bool { return now-n.LastUse >= int64(minIdle) }
+	if !old(l.root.next) {
+		return nil // the oldest is too young: so is everyone
+	}
+	if policy != ShedRandom {
+		return l.root.next
+	}
+	for range randomTries {
+		if n := l.all[rng.IntN(len(l.all))]; old(n) {
 			return n
 		}
 	}
-	if n := l.root.next; now-n.LastUse >= int64(minIdle) {
-		return n
+	// Few are old enough, so counting them is short.
+	k := 0
+	for n := l.root.next; n != &l.root && old(n); n = n.next {
+		k++
 	}
-	return nil
+	n := l.root.next
+	for i := rng.IntN(k); i > 0; i-- {
+		n = n.next
+	}
+	return n
 }
+
+// randomTries bounds ShedRandom's draws among all nodes before it counts
+// the old enough ones.
+const randomTries = 8

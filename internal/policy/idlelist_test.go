@@ -188,8 +188,9 @@ func TestIdleListVictim(t *testing.T) {
 		{"LRU: oldest too young", ShedLRU, nil, 1 * s, 2 * time.Second, -1},
 		{"LRU: oldest just old enough", ShedLRU, nil, 2 * s, 2 * time.Second, 0},
 		{"random draws", ShedRandom, []int{2}, 10 * s, 2 * time.Second, 2},
-		{"random draw too young falls back to oldest", ShedRandom, []int{3}, 4 * s, 2 * time.Second, 0},
-		{"random: nobody old enough", ShedRandom, []int{3}, 1 * s, 2 * time.Second, -1},
+		{"random: young draws, then one among the old enough", ShedRandom, []int{3, 3, 3, 3, 3, 3, 3, 3, 2}, 4 * s, 2 * time.Second, 2},
+		{"random: young draws, then the first old enough", ShedRandom, []int{3, 3, 3, 3, 3, 3, 3, 3, 0}, 4 * s, 2 * time.Second, 0},
+		{"random: nobody old enough", ShedRandom, nil, 1 * s, 2 * time.Second, -1},
 		{"no minimum", ShedLRU, nil, 3 * s, 0, 0},
 	}
 	for _, tt := range tests {
@@ -247,6 +248,30 @@ func TestShedPolicyString(t *testing.T) {
 	for p, want := range map[ShedPolicy]string{ShedLRU: "lru", ShedRandom: "random", 9: "ShedPolicy(9)"} {
 		if got := p.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// TestIdleListRandomAmongOldEnough: with few connections old enough,
+// ShedRandom still draws evenly among them, never a young one.
+func TestIdleListRandomAmongOldEnough(t *testing.T) {
+	var l IdleList[conn]
+	for i, c := range newConns(20) {
+		l.PushMRU(&c.idle, int64(i)*int64(time.Second))
+	}
+	// At 20 s with a 17 s window, ids 0, 1 and 2 qualify.
+	rng := rand.New(rand.NewPCG(3, 4))
+	counts := map[int]int{}
+	const draws = 30000
+	for range draws {
+		counts[l.Victim(ShedRandom, rng, 20*int64(time.Second), 17*time.Second).Value.id]++
+	}
+	if len(counts) != 3 {
+		t.Fatalf("counts = %v, want ids 0, 1, 2 only", counts)
+	}
+	for id, n := range counts {
+		if n < draws/3*9/10 || n > draws/3*11/10 {
+			t.Errorf("id %d drawn %d times, want about %d", id, n, draws/3)
 		}
 	}
 }
