@@ -259,12 +259,12 @@ func TestIdleListRandomAmongOldEnough(t *testing.T) {
 	for i, c := range newConns(20) {
 		l.PushMRU(&c.idle, int64(i)*int64(time.Second))
 	}
-	// At 20 s with a 17 s window, ids 0, 1 and 2 qualify.
+	// At 20 s with a 17.5 s window, ids 0, 1 and 2 qualify.
 	rng := rand.New(rand.NewPCG(3, 4))
 	counts := map[int]int{}
 	const draws = 30000
 	for range draws {
-		counts[l.Victim(ShedRandom, rng, 20*int64(time.Second), 17*time.Second).Value.id]++
+		counts[l.Victim(ShedRandom, rng, 20*int64(time.Second), 17500*time.Millisecond).Value.id]++
 	}
 	if len(counts) != 3 {
 		t.Fatalf("counts = %v, want ids 0, 1, 2 only", counts)
