@@ -49,7 +49,7 @@ func loadCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&hdrs, "H", "request header `Name: value` (repeatable)")
 	body := fs.String("body", "", "request body; @file reads it from a file")
 	timeout := fs.Duration("timeout", 10*time.Second, "per request (per pipelined batch); past it the request counts as a timeout")
-	transport := fs.String("transport", "dally", "dally: dally's client (client.Transport, MaxConnsPerHost = -c); raw: dally's h1 codec, one connection per worker, no pool; nethttp: net/http's Transport (MaxConnsPerHost = -c)")
+	transport := fs.String("transport", "raw", "raw: dally's h1 codec, one connection per worker, no pool (the instrument: as fast as wrk); dally: dally's client (client.Transport, MaxConnsPerHost = -c), to measure the client itself; nethttp: net/http's Transport (MaxConnsPerHost = -c)")
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
 	progress := fs.Bool("progress", false, "print a progress line every second even when stderr is not a terminal")
 	workload := fs.String("workload", "fixed", "fixed: the same request from every connection; browse: simulated users (see -h text)")

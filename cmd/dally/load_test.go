@@ -46,9 +46,10 @@ func TestLoadJSONMatchesServer(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"dally", []string{"-c", "4", "-n", "500"}},
-		{"dally-pipeline", []string{"-c", "2", "-n", "500", "-pipeline", "4"}},
-		{"dally-close", []string{"-c", "2", "-n", "100", "-keepalive=false"}},
+		{"default", []string{"-c", "4", "-n", "500"}},
+		{"dally", []string{"-c", "4", "-n", "500", "-transport", "dally"}},
+		{"dally-pipeline", []string{"-c", "2", "-n", "500", "-pipeline", "4", "-transport", "dally"}},
+		{"dally-close", []string{"-c", "2", "-n", "100", "-keepalive=false", "-transport", "dally"}},
 		{"raw", []string{"-c", "4", "-n", "500", "-transport", "raw"}},
 		{"raw-pipeline", []string{"-c", "2", "-n", "500", "-pipeline", "10", "-transport", "raw"}},
 		{"close", []string{"-c", "2", "-n", "100", "-keepalive=false"}},
@@ -132,7 +133,7 @@ func TestLoadFlags(t *testing.T) {
 		{"ftp://x/"},
 		{"-c", "0", "http://127.0.0.1:1/"},
 		{"-transport", "nethttp", "-pipeline", "2", "http://127.0.0.1:1/"},
-		{"-http1.0", "http://127.0.0.1:1/"},
+		{"-http1.0", "-transport", "dally", "http://127.0.0.1:1/"},
 		{"-workload", "nope", "http://127.0.0.1:1/"},
 		{"http://127.0.0.1:1/", "http://127.0.0.1:2/"},
 	} {
