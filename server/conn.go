@@ -301,6 +301,18 @@ func (c *conn) OnTimer(now int64) {
 		c.mu.Unlock()
 		return
 	}
+	if c.state == StatePaused && now < c.deadline {
+		// A pause only makes room while the server has none: once
+		// saturation is over the client is served again, but the paused
+		// connections come back spread over about a second (a quarter at
+		// each look), not all in one burst that saturates the server again.
+		if c.srv.press.greedy.Load() || !releaseNow(c.id, now) {
+			c.loop.Schedule(&c.timer, c, min(c.deadline, now+int64(pauseRecheck)))
+			c.mu.Unlock()
+			return
+		}
+		c.deadline = now
+	}
 	if now < c.deadline {
 		c.loop.Schedule(&c.timer, c, c.deadline)
 		c.mu.Unlock()
@@ -345,9 +357,25 @@ func (c *conn) OnTimer(now int64) {
 	}
 }
 
+// pauseRecheck is how often a paused connection looks at the saturation
+// signal: a pause ends early once the server is no longer saturated.
+const pauseRecheck = 200 * time.Millisecond
+
+// releaseNow is a cheap coin with a one-in-four chance, different for each
+// connection and each look (a hash of both), that spreads the release of
+// paused connections.
+func releaseNow(id uint64, now int64) bool {
+	x := id*0x9E3779B97F4A7C15 ^ uint64(now/int64(pauseRecheck))*0xBF58476D1CE4E5B9
+	x ^= x >> 31
+	x *= 0x94D049BB133111EB
+	x ^= x >> 29
+	return x&3 == 0
+}
+
 // pause stops reading a greedy client's connection for d (the draft, §9:
-// its TCP window closes); the head already read waits in the buffer. The
-// owner lets go of the connection.
+// its TCP window closes), or until the server is no longer saturated; the
+// head already read waits in the buffer. The owner lets go of the
+// connection.
 func (c *conn) pause(w *worker, d time.Duration) {
 	if err := c.flush(w.wake); err != nil {
 		c.closeNow(reasonError)
@@ -357,8 +385,9 @@ func (c *conn) pause(w *worker, d time.Duration) {
 	if c.state == StateActive {
 		c.setState(StatePaused)
 		c.timerFor = timerPause
-		c.deadline = evloop.Now() + int64(d)
-		c.loop.Schedule(&c.timer, c, c.deadline)
+		now := evloop.Now()
+		c.deadline = now + int64(d)
+		c.loop.Schedule(&c.timer, c, min(c.deadline, now+int64(pauseRecheck)))
 	}
 	c.mu.Unlock()
 }
