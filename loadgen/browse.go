@@ -175,8 +175,12 @@ func (b *Browse) Run(ctx context.Context, users int, d time.Duration, dialer *Co
 		}()
 	}
 	stop := make(chan struct{})
-	if progress != nil {
+	progressExited := make(chan struct{})
+	if progress == nil {
+		close(progressExited)
+	} else {
 		go func() {
+			defer close(progressExited)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -191,6 +195,7 @@ func (b *Browse) Run(ctx context.Context, users int, d time.Duration, dialer *Co
 	}
 	wg.Wait()
 	close(stop)
+	<-progressExited // no progress line after Run returns
 	return col.result(min(time.Since(start), d), dialer), nil
 }
 

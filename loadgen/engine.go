@@ -207,8 +207,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	progressDone := make(chan struct{})
-	if cfg.Progress != nil {
+	progressExited := make(chan struct{})
+	if cfg.Progress == nil {
+		close(progressExited)
+	} else {
 		go func() {
+			defer close(progressExited)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -224,6 +228,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 	elapsed := min(time.Since(start), cfg.Duration)
 	close(progressDone)
+	<-progressExited // no progress line after Run returns
 	for _, w := range workers {
 		w.Close()
 	}
