@@ -174,28 +174,9 @@ func (b *Browse) Run(ctx context.Context, users int, d time.Duration, dialer *Co
 			b.user(ctx, u, m, scale, col)
 		}()
 	}
-	stop := make(chan struct{})
-	progressExited := make(chan struct{})
-	if progress == nil {
-		close(progressExited)
-	} else {
-		go func() {
-			defer close(progressExited)
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					progress(col.snapshot(time.Since(start), dialer))
-				case <-stop:
-					return
-				}
-			}
-		}()
-	}
+	stopProgress := everySecond(progress, func() Snapshot { return col.snapshot(time.Since(start), dialer) })
 	wg.Wait()
-	close(stop)
-	<-progressExited // no progress line after Run returns
+	stopProgress()
 	return col.result(min(time.Since(start), d), dialer), nil
 }
 

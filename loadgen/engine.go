@@ -206,29 +206,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}()
 	}
 
-	progressDone := make(chan struct{})
-	progressExited := make(chan struct{})
-	if cfg.Progress == nil {
-		close(progressExited)
-	} else {
-		go func() {
-			defer close(progressExited)
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					cfg.Progress(col.snapshot(time.Since(start), cfg.Dialer))
-				case <-progressDone:
-					return
-				}
-			}
-		}()
-	}
+	stopProgress := everySecond(cfg.Progress, func() Snapshot { return col.snapshot(time.Since(start), cfg.Dialer) })
 	wg.Wait()
 	elapsed := min(time.Since(start), cfg.Duration)
-	close(progressDone)
-	<-progressExited // no progress line after Run returns
+	stopProgress()
 	for _, w := range workers {
 		w.Close()
 	}
@@ -344,4 +325,29 @@ func NewPacer(start time.Time, rate float64) *Pacer {
 func (p *Pacer) Next() (int64, time.Time) {
 	i := p.next.Add(1) - 1
 	return i, p.start.Add(time.Duration(float64(i) * p.interval))
+}
+
+// everySecond calls progress with a fresh snapshot once a second until the
+// returned stop is called; stop waits for the last call to end, so no
+// progress line follows the caller's own output. A nil progress does
+// nothing.
+func everySecond(progress func(Snapshot), snap func() Snapshot) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				progress(snap())
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
 }
