@@ -7,23 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// The shared corpora live outside the module (see fixtures/README.md).
-const fixturesDir = "../../shared/fixtures"
+	"github.com/dallyhttp/dally/internal/fixtures"
+)
 
 func fixture(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixturesDir, rel))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("fixtures not found at %s (they are provided in CI); skipping corpus test", fixturesDir)
+	b, err := fixtures.Read(rel)
+	if errors.Is(err, fixtures.ErrMissing) {
+		t.Skipf("%v (they are provided in CI); skipping corpus test", err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -36,14 +33,9 @@ func fixture(t *testing.T, rel string) []byte {
 // ways (every failing case is listed, every listed case still fails).
 func divergences(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile("../docs/conformance.md")
+	m, err := fixtures.Divergences()
 	if err != nil {
 		t.Fatalf("docs/conformance.md: %v", err)
-	}
-	re := regexp.MustCompile("`((?:llhttp|apache-strict|apache-chunk):[^`]+)`")
-	m := map[string]bool{}
-	for _, s := range re.FindAllSubmatch(b, -1) {
-		m[string(s[1])] = true
 	}
 	return m
 }

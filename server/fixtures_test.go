@@ -11,26 +11,21 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// The shared corpora live outside the module, beside the project (see
-// shared/fixtures/README.md); h1's tests check the parser against them,
-// these send the same bytes to a real server over a socket.
-const fixturesDir = "../../shared/fixtures"
+	"github.com/dallyhttp/dally/internal/fixtures"
+)
 
 func readFixture(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixturesDir, rel))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("fixtures not found at %s", fixturesDir)
+	b, err := fixtures.Read(rel)
+	if errors.Is(err, fixtures.ErrMissing) {
+		t.Skip(err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -42,14 +37,9 @@ func readFixture(t *testing.T, rel string) []byte {
 // differing from the fixture: h1's corpus tests keep that list exact.
 func listedDivergences(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile("../docs/conformance.md")
+	m, err := fixtures.Divergences()
 	if err != nil {
 		t.Fatal(err)
-	}
-	m := map[string]bool{}
-	re := regexp.MustCompile("`((?:llhttp|apache-strict|apache-chunk):[^`]+)`")
-	for _, s := range re.FindAllSubmatch(b, -1) {
-		m[string(s[1])] = true
 	}
 	return m
 }
