@@ -182,12 +182,12 @@ func (b *body) fill() error {
 // is not counted: then the socket is full and no wait happens.
 func (b *body) waitClient() error {
 	c := b.c
-	if r := c.srv.MinBodyRate; r > 0 && b.waited > bodyGrace &&
-		b.got*int64(time.Second) < int64(r)*int64(b.waited) {
+	limit, ok := rateLimit(c.bodyLimit(), c.srv.MinBodyRate, bodyGrace, b.got, b.waited)
+	if !ok {
 		return errTimeout
 	}
 	t0 := evloop.Now()
-	err := c.wait(b.w.wake, false, c.bodyLimit())
+	err := c.wait(b.w.wake, false, limit)
 	b.waited += time.Duration(evloop.Now() - t0)
 	return err
 }

@@ -74,6 +74,8 @@ type conn struct {
 	finEdge    bool          // the event that handed the connection over reported the peer's FIN
 	resumed    bool          // the head in the buffer was already admitted before a pause
 	out        []byte        // responses written but not yet sent
+	wSent      int64         // bytes sent for the current request's response
+	wWaited    time.Duration // time its writes waited for the client to make room
 	readLimit  time.Duration // this request's body wait bound, if the handler set one
 	writeLimit time.Duration // this request's write wait bound, if the handler set one
 	remoteStr  string
@@ -522,13 +524,26 @@ func (c *conn) flush(wake chan struct{}) error {
 		n, err := unix.Write(c.fd, c.out)
 		if n > 0 {
 			c.out = c.out[:copy(c.out, c.out[n:])]
+			c.wSent += int64(n)
 			continue
 		}
 		switch err {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			if err := c.wait(wake, true, c.writeWaitLimit()); err != nil {
+			// A client that reads a little before each WriteTimeout would
+			// hold its worker without bound: past a grace, one taking the
+			// response slower than MinWriteRate (bytes per second of
+			// waiting for it to make room) is cut, as MinBodyRate cuts
+			// trickled bodies.
+			limit, ok := rateLimit(c.writeWaitLimit(), c.srv.MinWriteRate, writeGrace, c.wSent, c.wWaited)
+			if !ok {
+				return errTimeout
+			}
+			t0 := evloop.Now()
+			err := c.wait(wake, true, limit)
+			c.wWaited += time.Duration(evloop.Now() - t0)
+			if err != nil {
 				return err
 			}
 		default:
@@ -536,6 +551,22 @@ func (c *conn) flush(wake chan struct{}) error {
 		}
 	}
 	return nil
+}
+
+// rateLimit bounds one wait for a peer that must keep a minimum rate:
+// after moving n bytes in waited time spent waiting for it, the peer may be
+// waited for until waited reaches max(grace, n/rate), and never longer
+// than limit. It reports false when that time is already spent. A rate of
+// zero or less is no rule.
+func rateLimit(limit time.Duration, rate int, grace time.Duration, n int64, waited time.Duration) (time.Duration, bool) {
+	if rate <= 0 {
+		return limit, true
+	}
+	allowed := max(grace, time.Duration(n*int64(time.Second)/int64(rate)))
+	if waited >= allowed {
+		return 0, false
+	}
+	return min(limit, allowed-waited), true
 }
 
 // writeNoWait sends what fits of c.out without waiting (loop goroutine).

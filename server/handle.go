@@ -21,6 +21,7 @@ func (c *conn) handle(w *worker) bool {
 	hr := &w.req
 	c.rpos += w.headLen
 	c.nreq++
+	c.wSent, c.wWaited = 0, 0
 	c.served.Store(int32(c.nreq))
 
 	// Checks that belong to the server rather than to the wire codec.

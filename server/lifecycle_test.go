@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -638,5 +642,89 @@ func TestIdleCloseSparesARequestInFlight(t *testing.T) {
 	x.send("ET /x HTTP/1.1\r\nHost: x\r\n\r\n")
 	if _, body := x.response("GET"); body != "hello /x" {
 		t.Fatalf("x got %q", body)
+	}
+}
+
+// A client that takes its response a little at a time, well within
+// WriteTimeout, is cut once its rate over the time the server spent waiting
+// for room falls below MinWriteRate. (The rate is high here because the
+// socket buffers take megabytes at once on loopback, which counts as sent.)
+// Without the rule this 8 MiB response at about 25 KB/s would hold its
+// worker for minutes.
+func TestMinWriteRateCutsSlowReader(t *testing.T) {
+	writeErr := make(chan error, 1)
+	_, addr := startServer(t, &Server{WriteTimeout: time.Minute, MinWriteRate: 2 << 20, ErrorLog: discardLog()},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			const total = 8 << 20
+			w.Header().Set("Content-Length", strconv.Itoa(total))
+			buf := make([]byte, 64<<10)
+			for n := 0; n < total; n += len(buf) {
+				if _, err := w.Write(buf); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			writeErr <- nil
+		}))
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		b := make([]byte, 512)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := c.Read(b); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-writeErr:
+		if err == nil {
+			t.Fatal("the slow reader took the whole response")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the slow reader still holds the worker")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	const s = time.Second
+	for _, tc := range []struct {
+		name   string
+		limit  time.Duration
+		rate   int
+		n      int64
+		waited time.Duration
+		want   time.Duration
+		ok     bool
+	}{
+		{"no rule", 30 * s, 0, 0, time.Hour, 30 * s, true},
+		{"within the grace", 30 * s, 256, 0, s, s, true},
+		{"grace spent, nothing moved", 30 * s, 256, 0, 2 * s, 0, false},
+		{"bytes earn time", 30 * s, 256, 2560, 2 * s, 8 * s, true},
+		{"earned time spent", 30 * s, 256, 2560, 10 * s, 0, false},
+		{"never past the wait's own limit", 3 * s, 256, 1 << 20, 0, 3 * s, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := rateLimit(tc.limit, tc.rate, 2*s, tc.n, tc.waited)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("rateLimit = %v %v, want %v %v", got, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }

@@ -38,6 +38,7 @@ const (
 	DefaultMinHeaderRate     = 256 // bytes per second, judged after headerGrace
 	DefaultBodyTimeout       = 30 * time.Second
 	DefaultMinBodyRate       = 256 // bytes per second of waiting, judged after bodyGrace
+	DefaultMinWriteRate      = 256 // bytes per second of waiting, judged after writeGrace
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultMaxRequests       = 1000 // per connection, as nginx's keepalive_requests
 	DefaultLingerTimeout     = 2 * time.Second
@@ -50,6 +51,8 @@ const (
 	headerGrace = 2 * time.Second
 	// bodyGrace is how long a body may be waited for before its rate is judged.
 	bodyGrace = 2 * time.Second
+	// writeGrace is how long a response may wait for room before its rate is judged.
+	writeGrace = 2 * time.Second
 )
 
 // State is a connection's place in its life.
@@ -129,6 +132,11 @@ type Server struct {
 	// WriteTimeout is how long a write may wait for the client to make room.
 	// Default 30 s.
 	WriteTimeout time.Duration
+	// MinWriteRate is the slowest a client may take a response, in bytes
+	// per second of waiting for it to make room, judged after a 2 s grace;
+	// slower, the write fails as a timeout and the connection closes.
+	// Default DefaultMinWriteRate; -1 turns it off.
+	MinWriteRate int
 	// MaxRequestsPerConn ends a connection after this many requests (the
 	// last response carries Connection: close). Default 1000; -1 unlimited.
 	MaxRequestsPerConn int
@@ -226,6 +234,9 @@ func (s *Server) init() error {
 		}
 		if s.MinBodyRate == 0 {
 			s.MinBodyRate = DefaultMinBodyRate
+		}
+		if s.MinWriteRate == 0 {
+			s.MinWriteRate = DefaultMinWriteRate
 		}
 		if s.WriteTimeout == 0 {
 			s.WriteTimeout = DefaultWriteTimeout

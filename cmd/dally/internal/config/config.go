@@ -95,7 +95,9 @@ type Server struct {
 	HeaderTimeout      Duration `yaml:"header_timeout"`
 	MinHeaderRate      Num      `yaml:"min_header_rate"` // bytes per second
 	BodyTimeout        Duration `yaml:"body_timeout"`
+	MinBodyRate        Num      `yaml:"min_body_rate"` // bytes per second of waiting; -1 off
 	WriteTimeout       Duration `yaml:"write_timeout"`
+	MinWriteRate       Num      `yaml:"min_write_rate"` // bytes per second of waiting; -1 off
 	MaxRequestsPerConn Num      `yaml:"max_requests_per_conn"`
 	MaxConns           Num      `yaml:"max_conns"`
 	MaxConnsPerClient  Num      `yaml:"max_conns_per_client"`
@@ -237,6 +239,12 @@ func (c *Config) fill() {
 	}
 	setDur(&s.BodyTimeout, server.DefaultBodyTimeout)
 	setDur(&s.WriteTimeout, server.DefaultWriteTimeout)
+	if s.MinBodyRate == 0 {
+		s.MinBodyRate = server.DefaultMinBodyRate
+	}
+	if s.MinWriteRate == 0 {
+		s.MinWriteRate = server.DefaultMinWriteRate
+	}
 	if s.MaxRequestsPerConn == 0 {
 		s.MaxRequestsPerConn = server.DefaultMaxRequests
 	}
@@ -304,7 +312,9 @@ func (s Server) Apply(dst *server.Server) {
 	dst.HeaderTimeout = time.Duration(s.HeaderTimeout)
 	dst.MinHeaderRate = int(s.MinHeaderRate)
 	dst.BodyTimeout = time.Duration(s.BodyTimeout)
+	dst.MinBodyRate = int(s.MinBodyRate)
 	dst.WriteTimeout = time.Duration(s.WriteTimeout)
+	dst.MinWriteRate = int(s.MinWriteRate)
 	dst.MaxRequestsPerConn = int(s.MaxRequestsPerConn)
 	dst.MaxConns = int(s.MaxConns)
 	dst.MaxConnsPerClient = int(s.MaxConnsPerClient)
