@@ -235,15 +235,9 @@ func (c *conn) OnEvent(flags uint32) {
 			c.mu.Unlock()
 			return
 		}
-		if c.state != StateReading {
-			c.srv.idle.remove(c)
-		}
-		c.setState(StateActive)
-		c.readable = false
-		c.drained = false
 		// Edge-triggered: a FIN that came with the request raises no
 		// further edge, so the owner must not skip the read that sees it.
-		c.finEdge = flags&(netpoll.HangUp|netpoll.Failed) != 0
+		c.takeLocked(flags&(netpoll.HangUp|netpoll.Failed) != 0)
 		c.mu.Unlock()
 		c.srv.pool.dispatch(c)
 		return
@@ -270,6 +264,17 @@ func (c *conn) OnEvent(flags uint32) {
 	default:
 		c.mu.Unlock()
 	}
+}
+
+// takeLocked moves a waiting connection (new, idle or reading) to Active
+// for a worker to own; the caller dispatches it after unlocking. fin says
+// the readiness that woke it included the peer's FIN. Called with mu held.
+func (c *conn) takeLocked(fin bool) {
+	if c.state != StateReading {
+		c.srv.idle.remove(c)
+	}
+	c.setState(StateActive)
+	c.readable, c.drained, c.finEdge = false, false, fin
 }
 
 // peerGone confirms a hang-up report: the socket has a FIN and no data
@@ -734,9 +739,7 @@ func (c *conn) closeIfIdle(r closeReason) bool {
 		// yet (a loaded loop, or a client's request racing the timeout):
 		// serve it rather than close under it. The readiness that follows
 		// finds the connection active and is only recorded.
-		c.srv.idle.remove(c)
-		c.setState(StateActive)
-		c.readable, c.drained, c.finEdge = false, false, false
+		c.takeLocked(false)
 		c.mu.Unlock()
 		c.srv.stats.savedFromClose.Add(1)
 		c.srv.pool.dispatch(c)

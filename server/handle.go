@@ -99,7 +99,11 @@ func (c *conn) handle(w *worker) bool {
 		rw.keepAlive = false
 	}
 	if rw.err != nil {
-		c.closeNow(reasonError)
+		why := reasonError
+		if rw.err == errTimeout {
+			why = reasonTimeout // WriteTimeout or MinWriteRate
+		}
+		c.closeNow(why)
 		return false
 	}
 	if !rw.keepAlive {
