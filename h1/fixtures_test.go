@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,8 +90,6 @@ type llCase struct {
 	} `json:"headers_complete"`
 }
 
-var logOff = regexp.MustCompile(`^off=(\d+)`)
-
 func TestLLHTTPCorpus(t *testing.T) {
 	data := fixture(t, "llhttp/cases.jsonl")
 	outcomes := map[string]string{}
@@ -120,23 +117,11 @@ func runLLHTTP(t *testing.T, c *llCase) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// llhttp's markdown blocks end in a CRLF that the extraction dropped:
-	// the expected log itself points past the last byte (a log offset
-	// beyond the input, or an error at the offset just after it). Put the
-	// CRLF back where the log proves it was.
-	maxOff := 0
-	for _, l := range c.ExpectedLog {
-		if m := logOff.FindStringSubmatch(l); m != nil {
-			o, _ := strconv.Atoi(m[1])
-			maxOff = max(maxOff, o)
-		}
-	}
+	errOff := -1
 	if c.Error != nil {
-		maxOff = max(maxOff, c.Error.Offset+1)
+		errOff = c.Error.Offset
 	}
-	if extra := maxOff - len(raw); extra > 0 {
-		raw = append(raw, "\r\n"[:min(extra, 2)]...)
-	}
+	raw = fixtures.LLHTTPInput(raw, c.ExpectedLog, errOff)
 	skipBody := false
 	for _, l := range c.ExpectedLog {
 		if strings.Contains(l, "skip body") {

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/internal/fixtures"
 )
 
 // smugglingCase is a case of the server's corpus (server/testdata/smuggling):
@@ -49,7 +49,11 @@ func loadCorpus(t *testing.T) []smugglingCase {
 		case "name":
 			cur.name = val
 		case "raw":
-			cur.raw = append(cur.raw, unescape(t, val)...)
+			b, err := fixtures.Unescape(val)
+			if err != nil {
+				t.Fatalf("%s: %v", cur.name, err)
+			}
+			cur.raw = append(cur.raw, b...)
 		case "want", "then":
 			cur.smuggledOK = cur.smuggledOK || strings.Contains(val, "/smuggled")
 		}
@@ -58,40 +62,6 @@ func loadCorpus(t *testing.T) []smugglingCase {
 		cases = append(cases, *cur)
 	}
 	return cases
-}
-
-// unescape reads the corpus escapes: \r \n \t \0 \\ \xHH.
-func unescape(t *testing.T, s string) []byte {
-	var out []byte
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i+1 == len(s) {
-			out = append(out, s[i])
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'r':
-			out = append(out, '\r')
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case '0':
-			out = append(out, 0)
-		case '\\':
-			out = append(out, '\\')
-		case 'x':
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				t.Fatalf("bad escape in %q", s)
-			}
-			out = append(out, byte(v))
-			i += 2
-		default:
-			t.Fatalf("unknown escape \\%c in %q", s[i], s)
-		}
-	}
-	return out
 }
 
 // recordingUpstream answers every request 200 and keeps, per connection,

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/internal/fixtures"
 )
 
 // smugglingCase is one block of testdata/smuggling/cases.txt.
@@ -58,46 +59,6 @@ func (c seenCall) String() string {
 		s += " bodyerr=" + strconv.Itoa(c.bodyErr)
 	}
 	return s
-}
-
-// unescapeRaw decodes the corpus escapes: \r \n \t \0 \\ \xHH.
-func unescapeRaw(s string) ([]byte, error) {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
-			b = append(b, s[i])
-			continue
-		}
-		if i+1 == len(s) {
-			return nil, errors.New("trailing backslash")
-		}
-		i++
-		switch s[i] {
-		case 'r':
-			b = append(b, '\r')
-		case 'n':
-			b = append(b, '\n')
-		case 't':
-			b = append(b, '\t')
-		case '0':
-			b = append(b, 0)
-		case '\\':
-			b = append(b, '\\')
-		case 'x':
-			if i+2 >= len(s) {
-				return nil, errors.New("short \\x escape")
-			}
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, byte(v))
-			i += 2
-		default:
-			return nil, fmt.Errorf("unknown escape \\%c", s[i])
-		}
-	}
-	return b, nil
 }
 
 // parseCalls reads "METHOD TARGET [k=v ...] | ...".
@@ -202,7 +163,7 @@ func loadSmugglingCorpus(t testing.TB) []smugglingCase {
 		case "note":
 			cur.note += val + " "
 		case "raw":
-			b, err := unescapeRaw(val)
+			b, err := fixtures.Unescape(val)
 			if err != nil {
 				fail(err)
 			}
