@@ -440,3 +440,57 @@ func TestResponseHeaderTimeoutIsNotRetried(t *testing.T) {
 		t.Fatalf("retries %d", st.Retries)
 	}
 }
+
+// The FIN peek is spared only for a retryable request on a connection
+// used very recently. The server answers once and closes (a FIN, no
+// Connection: close), as if its idle timer fired at once. A GET reusing
+// the connection within peekSkipIdle meets the close and is retried once
+// on a fresh connection; a POST always peeks, so it is never written to
+// the dead connection and reaches the server exactly once.
+func TestPeekSkippedOnlyWhenRetryable(t *testing.T) {
+	old := peekSkipIdle
+	peekSkipIdle = time.Minute // every reuse here counts as recent
+	t.Cleanup(func() { peekSkipIdle = old })
+	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
+		if _, _, err := m.readReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, ok200("x"))
+	})
+	tests := []struct {
+		name                 string
+		post                 bool
+		wantFIN, wantRetries int64
+	}{
+		{"GET: no peek, one retry", false, 0, 1},
+		{"POST: peek, no retry", true, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m.reqs.Store(0)
+			m.posts.Store(0)
+			m.ended.Store(0)
+			tr := &Transport{}
+			c := &http.Client{Transport: tr}
+			get(t, c, m.url("/first"))
+			waitFor(t, "server close", func() bool { return m.ended.Load() == 1 })
+			time.Sleep(5 * time.Millisecond) // the FIN crosses loopback
+			if tc.post {
+				resp, err := c.Post(m.url("/p"), "text/plain", strings.NewReader("once"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			} else {
+				get(t, c, m.url("/second"))
+			}
+			st := tr.Stats()
+			if st.Closed["fin_seen"] != tc.wantFIN || st.Retries != tc.wantRetries || st.ConnsOpened != 2 {
+				t.Fatalf("stats %+v", st)
+			}
+			if tc.post && m.posts.Load() != 1 {
+				t.Fatalf("server saw %d POSTs, want 1", m.posts.Load())
+			}
+		})
+	}
+}

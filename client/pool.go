@@ -54,6 +54,10 @@ func (p *hostPool) learnedLimitLocked(now time.Time) time.Duration {
 	return p.learned - min(maxHintMargin, p.learned/4)
 }
 
+// peekSkipIdle: a retryable request takes an idle connection used this
+// recently without the FIN peek. A variable for tests.
+var peekSkipIdle = time.Millisecond
+
 // waiter is a request queued for a connection.
 type waiter struct {
 	rq    *reqState
@@ -114,6 +118,17 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 					// ones still use it: the peek and one retry cover them.
 					p.dropLocked(c, closeLearned)
 					continue
+				}
+				if rq.retryable && now.Sub(c.idleAt) < peekSkipIdle {
+					// Back in use within peekSkipIdle of its last response
+					// (under load, the most recently used idle connection
+					// is microseconds old): a close racing this request is
+					// recovered by one retry on a fresh connection, so the
+					// peek's system call is spared. A request that cannot
+					// be retried always looks.
+					p.assignLocked(c, rq)
+					p.mu.Unlock()
+					return c, nil
 				}
 				p.mu.Unlock()
 				// The FIN check (RFC 9112 §9.3.1: a client must be ready

@@ -17,8 +17,11 @@ var (
 	errHeadTooLarge = errors.New("client: response head too large")
 	errUpgrade      = errors.New("client: 101 Switching Protocols is not supported")
 	errCoded        = errors.New("client: response uses a transfer coding other than chunked")
-	errHeadTimeout  = errors.New("client: no response head within ResponseHeaderTimeout")
 )
+
+// ErrResponseHeaderTimeout is wrapped by the error of a request whose
+// response head did not arrive within Transport.ResponseHeaderTimeout.
+var ErrResponseHeaderTimeout = errors.New("client: no response head within ResponseHeaderTimeout")
 
 // try sends req once: a connection, its write turn, the head (and the body
 // from its own goroutine), its read turn, the response head.
@@ -70,9 +73,7 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 		return nil, a, errNotAnswered
 	}
 	rq.owns.Store(true)
-	if ctx.Done() != nil {
-		rq.stop = context.AfterFunc(ctx, rq.onCancel)
-	}
+	rq.stop = afterFunc(ctx, rq.onCancel)
 	err = t.writeHead(rq, rt, expect)
 	a.written = rq.written.Load()
 	if err != nil {
@@ -124,6 +125,27 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 		return nil, a, t.fail(rq, err, false)
 	}
 	return resp, a, nil
+}
+
+// afterFuncer is a context that schedules calls itself (dally's server's
+// request context is one): the context package would use it too, behind
+// a wrapper context of its own.
+type afterFuncer interface {
+	AfterFunc(func()) (stop func() bool)
+}
+
+// afterFunc runs f in its own goroutine once ctx is done, like
+// context.AfterFunc; nil when ctx is never done. A context with its own
+// AfterFunc is asked directly, which spares context.AfterFunc's wrapper
+// (its allocations, and a Done channel the context would otherwise make).
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if af, ok := ctx.(afterFuncer); ok {
+		return af.AfterFunc(f)
+	}
+	if ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // fail ends rq's turn after an I/O or protocol error and says which error
@@ -293,7 +315,7 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 					// Our own ResponseHeaderTimeout, not the server's close:
 					// neither a lesson about its idle limit nor a reason to
 					// send again (and wait as long once more).
-					return nil, fmt.Errorf("%w: %v", errHeadTimeout, rerr)
+					return nil, fmt.Errorf("%w: %v", ErrResponseHeaderTimeout, rerr)
 				}
 				if !rq.gotByte {
 					return nil, fmt.Errorf("%w: %v", errServerClosedIdle, rerr)

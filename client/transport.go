@@ -240,7 +240,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		a.retried = retried
 		a.ctxDone = ctx.Err() != nil
-		a.headTimeout = errors.Is(err, errHeadTimeout)
+		a.headTimeout = errors.Is(err, ErrResponseHeaderTimeout)
 		ok, _ := shouldRetry(a)
 		if !ok {
 			if !a.bodyTouched {
