@@ -351,12 +351,14 @@ func trailerFields(h http.Header) []h1.Field {
 	return fs
 }
 
-// makeHeader converts parsed fields to an http.Header with three
-// allocations beyond the map: one string holding every value, one slice
-// holding every value's entry, and keys only for names that are neither
-// canonical common names nor seen before.
-func makeHeader(fields []h1.Field) http.Header {
-	h := make(http.Header, len(fields))
+// makeHeader converts parsed fields to an http.Header (h, or a new map
+// when nil) with two allocations beyond the map: one string holding every
+// value, one slice holding every value's entry, and keys only for names
+// that are neither canonical common names nor seen before.
+func makeHeader(fields []h1.Field, h http.Header) http.Header {
+	if h == nil {
+		h = make(http.Header, len(fields))
+	}
 	total := 0
 	for _, f := range fields {
 		total += len(f.Value)

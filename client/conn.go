@@ -116,6 +116,7 @@ type reqState struct {
 	ctx       context.Context
 	req       *http.Request
 	method    string
+	into      http.Header // where the response's fields go; nil: a new map
 	c         *conn
 	pipe      bool // may share a connection (idempotent, no body)
 	retryable bool // shouldRetry could retry it after the idle race

@@ -25,7 +25,7 @@ var ErrResponseHeaderTimeout = errors.New("client: no response head within Respo
 
 // try sends req once: a connection, its write turn, the head (and the body
 // from its own goroutine), its read turn, the response head.
-func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh bool) (*http.Response, attempt, error) {
+func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh bool, into http.Header) (*http.Response, attempt, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -38,7 +38,7 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 	}
 	b := &body{}
 	rq := &b.rq
-	rq.ctx, rq.req, rq.method = ctx, req, method
+	rq.ctx, rq.req, rq.method, rq.into = ctx, req, method, into
 	expect := a.hasBody && hasToken(req.Header["Expect"], "100-continue")
 	rq.pipe = idempotent(method) && !a.hasBody && !req.Close && !t.DisableKeepAlives
 	rq.retryable = (idempotent(method) || a.idempotencyKey) && (!a.hasBody || a.canReplay)
@@ -362,7 +362,7 @@ func (t *Transport) buildResponse(b *body, r *h1.Response) *http.Response {
 		ProtoMajor: r.Major,
 		ProtoMinor: r.Minor,
 		Request:    rq.req,
-		Header:     makeHeader(r.Fields),
+		Header:     makeHeader(r.Fields, rq.into),
 	}
 	resp.Proto = protoString(r.Major, r.Minor)
 	resp.Status = statusString(r.Status, r.Reason)

@@ -221,6 +221,19 @@ func (t *Transport) route(req *http.Request) (route, error) {
 // from the connection. It retries once, on a fresh connection, when
 // shouldRetry says so.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTrip(req, nil)
+}
+
+// RoundTripHeader is RoundTrip with the response's fields added to h,
+// which becomes the response's Header: a caller that would copy them into
+// a map of its own anyway (a proxy, into its response to its client)
+// spares a map and the copy. A name h already holds gets the new values
+// appended. h is not touched when an error is returned.
+func (t *Transport) RoundTripHeader(req *http.Request, h http.Header) (*http.Response, error) {
+	return t.roundTrip(req, h)
+}
+
+func (t *Transport) roundTrip(req *http.Request, into http.Header) (*http.Response, error) {
 	t.init()
 	if req.URL == nil {
 		closeBody(req)
@@ -234,7 +247,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	retried := false
 	for {
-		resp, a, err := t.try(ctx, req, &rt, retried)
+		resp, a, err := t.try(ctx, req, &rt, retried, into)
 		if err == nil {
 			return resp, nil
 		}

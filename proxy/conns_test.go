@@ -296,3 +296,39 @@ func TestIdleUpstreamClosedFirst(t *testing.T) {
 	}
 	t.Logf("closed by the proxy after %v", d)
 }
+
+// TestUpstreamCloseSeenBeforePOST: the upstream answers each request and
+// then closes its connection, with no Connection: close (as when its idle
+// timer fires). The proxy's next request is a POST, which cannot be
+// retried: the transport must see the FIN (the peek needs the gated
+// connection's socket) and take a new connection, so the POST is never
+// written on the dead one, succeeds, and reaches the upstream once.
+func TestUpstreamCloseSeenBeforePOST(t *testing.T) {
+	var posts atomic.Int64
+	m := newMock(t, func(c net.Conn, br *bufio.Reader, req *http.Request, _ string) {
+		if req.Method == "POST" {
+			posts.Add(1)
+			io.Copy(io.Discard, req.Body)
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close()
+	})
+	addr := startProxy(t, reverse(t, m.url()))
+	w := dial(t, addr)
+	w.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := w.response("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	waitFor(t, "upstream close", func() bool { open, _, _ := m.stats(); return open == 0 })
+	time.Sleep(5 * time.Millisecond) // the FIN crosses loopback
+	w.send("POST /once HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody")
+	if resp, body := w.response("POST"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	if n := posts.Load(); n != 1 {
+		t.Fatalf("upstream saw %d POSTs, want 1", n)
+	}
+	if _, _, total := m.stats(); total != 2 {
+		t.Fatalf("%d upstream connections, want 2", total)
+	}
+}

@@ -20,12 +20,14 @@ func (p *Proxy) serveForward(w http.ResponseWriter, r *http.Request) {
 		p.connect(w, r)
 		return
 	}
-	upgrade := p.prepare(r, false)
+	o := new(outbound)
+	upgrade := p.prepare(r, false, o)
 	if r.URL.Scheme != "http" || r.URL.Host == "" {
 		fail(w, r, http.StatusBadRequest, "only http:// targets are forwarded (use CONNECT for https)")
 		return
 	}
-	target := *r.URL
+	target := &o.target
+	*target = *r.URL
 	target.Fragment, target.RawFragment = "", ""
 	if target.Port() == "" {
 		target.Host = net.JoinHostPort(target.Hostname(), "80")
@@ -34,10 +36,10 @@ func (p *Proxy) serveForward(w http.ResponseWriter, r *http.Request) {
 	// that disagrees is replaced.
 	host := r.URL.Host
 	if upgrade != nil {
-		p.upgrade(w, r, nil, &target, host, upgrade)
+		p.upgrade(w, r, nil, o, host, upgrade)
 		return
 	}
-	p.forward(w, r, nil, &target, host)
+	p.forward(w, r, nil, o, host)
 }
 
 // authorized checks Proxy-Authorization: Basic (RFC 7617) with ForwardAuth.

@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // gate holds the proxy to at most 2N open upstream connections for N open
@@ -127,7 +129,9 @@ func (g *gate) release() {
 	g.mu.Unlock()
 }
 
-// gatedConn gives its slot back once, on the first Close.
+// gatedConn gives its slot back once, on the first Close. It passes the
+// socket on (syscall.Conn), so that dally's client can peek at an idle
+// connection for the upstream's FIN before reusing it.
 type gatedConn struct {
 	net.Conn
 	g    *gate
@@ -138,4 +142,13 @@ func (c *gatedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.g.release)
 	return err
+}
+
+var errNoRawConn = errors.New("proxy: upstream connection has no file descriptor")
+
+func (c *gatedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoRawConn
 }

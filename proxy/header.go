@@ -16,7 +16,9 @@ import (
 func removeHopByHop(h http.Header) (teTrailers bool) {
 	for _, v := range h["Connection"] {
 		forEachToken(v, func(name string) {
-			if !isEndToEndFraming(name) {
+			// The fixed set goes below (without canonicalising the name:
+			// "keep-alive" is the common option and would cost a string).
+			if !isEndToEndFraming(name) && !h1.IsHopByHop([]byte(name)) {
 				delete(h, http.CanonicalHeaderKey(name))
 			}
 		})
@@ -99,23 +101,27 @@ var xfProtoHTTP, xfProtoHTTPS = []string{"http"}, []string{"https"}
 // the client's address appended to X-Forwarded-For, the scheme and Host the
 // client used in X-Forwarded-Proto and X-Forwarded-Host (this hop's view
 // replaces any the client sent: they are the ones the upstream can trust).
-func addForwarded(h http.Header, r *http.Request) {
+// The values live in vals (the request's outbound), not in slices of their
+// own.
+func addForwarded(h http.Header, r *http.Request, vals *[2]string) {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
 	if old := h["X-Forwarded-For"]; len(old) > 0 {
-		h["X-Forwarded-For"] = []string{strings.Join(old, ", ") + ", " + ip}
+		vals[0] = strings.Join(old, ", ") + ", " + ip
 	} else {
-		h["X-Forwarded-For"] = []string{ip}
+		vals[0] = ip
 	}
+	h["X-Forwarded-For"] = vals[0:1:1]
 	if r.TLS != nil {
 		h["X-Forwarded-Proto"] = xfProtoHTTPS
 	} else {
 		h["X-Forwarded-Proto"] = xfProtoHTTP
 	}
 	if r.Host != "" {
-		h["X-Forwarded-Host"] = []string{r.Host}
+		vals[1] = r.Host
+		h["X-Forwarded-Host"] = vals[1:2:2]
 	} else {
 		delete(h, "X-Forwarded-Host")
 	}

@@ -93,6 +93,7 @@ type mock struct {
 	serve func(c net.Conn, br *bufio.Reader, req *http.Request, head string)
 	// Delay holds each response back (so concurrent clients overlap).
 	delay time.Duration
+	raw   func(c net.Conn) // when set, has each connection instead of serve
 
 	mu         sync.Mutex
 	open       int        // guarded by mu
@@ -107,11 +108,22 @@ type mock struct {
 
 func newMock(t *testing.T, serve func(c net.Conn, br *bufio.Reader, req *http.Request, head string)) *mock {
 	t.Helper()
+	return startMock(t, &mock{serve: serve})
+}
+
+// newRawMock is a mock whose connections raw has to itself.
+func newRawMock(t *testing.T, raw func(c net.Conn)) *mock {
+	t.Helper()
+	return startMock(t, &mock{raw: raw})
+}
+
+func startMock(t *testing.T, m *mock) *mock {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mock{t: t, ln: ln, serve: serve, conns: map[net.Conn]bool{}}
+	m.t, m.ln, m.conns = t, ln, map[net.Conn]bool{}
 	m.wg.Add(1)
 	go m.accept()
 	t.Cleanup(m.close)
@@ -172,6 +184,10 @@ func (m *mock) conn(c net.Conn, id int) {
 		delete(m.conns, c)
 		m.mu.Unlock()
 	}()
+	if m.raw != nil {
+		m.raw(c)
+		return
+	}
 	rec := &headRecorder{r: c}
 	br := bufio.NewReader(rec)
 	for {

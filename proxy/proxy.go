@@ -99,7 +99,10 @@ type Proxy struct {
 	// pipeline; the 2N bound then relies on it (see MaxConnsSetter).
 	Transport http.RoundTripper
 	// UpstreamTimeout bounds the wait for an upstream's response head
-	// (504 past it). Default DefaultUpstreamTimeout.
+	// (504 past it): with the default transport, from the request's
+	// write (its ResponseHeaderTimeout; dials have DialTimeout); with
+	// another Transport, from the start of the round trip. Default
+	// DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
 	// DialTimeout bounds a dial upstream. Default DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -234,6 +237,8 @@ func (p *Proxy) defaultTransport() *client.Transport {
 		MaxConnsPerHost:  2, // raised to 2N as client connections arrive
 		MaxPipelineDepth: 1,
 		IdleTimeout:      p.IdleConnTimeout,
+		// 504 past it: forward tells ErrResponseHeaderTimeout apart.
+		ResponseHeaderTimeout: p.UpstreamTimeout,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return p.gate.dial(ctx, d, network, addr)
 		},
@@ -310,23 +315,39 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// outbound is a client request's way upstream, in one allocation whatever
+// the number of attempts: the request sent, its target, the X-Forwarded-*
+// values its header map points into, and the upstreams tried.
+type outbound struct {
+	req    http.Request
+	target url.URL
+	fwd    [2]string // X-Forwarded-For, X-Forwarded-Host
+	tried  [4]bool
+}
+
 func (p *Proxy) serveReverse(w http.ResponseWriter, r *http.Request) {
-	upgrade := p.prepare(r, true)
-	tried := make([]bool, len(p.ups))
+	o := new(outbound)
+	upgrade := p.prepare(r, true, o)
+	tried := o.tried[:0]
+	if len(p.ups) <= len(o.tried) {
+		tried = o.tried[:len(p.ups)]
+	} else {
+		tried = make([]bool, len(p.ups))
+	}
 	for range p.ups {
 		u := p.pick(tried)
-		target := upstreamURL(u.url, r.URL)
+		upstreamURL(&o.target, u.url, r.URL)
 		host := r.Host
 		if p.RewriteHost {
 			host = u.url.Host
 		}
 		if upgrade != nil {
-			if p.upgrade(w, r, u, target, host, upgrade) {
+			if p.upgrade(w, r, u, o, host, upgrade) {
 				continue
 			}
 			return
 		}
-		if p.forward(w, r, u, target, host) {
+		if p.forward(w, r, u, o, host) {
 			continue // refused before anything was sent: the next upstream
 		}
 		return
@@ -334,9 +355,11 @@ func (p *Proxy) serveReverse(w http.ResponseWriter, r *http.Request) {
 	fail(w, r, http.StatusBadGateway, "no upstream accepted the connection")
 }
 
-// upstreamURL is base with the request's path appended and its query.
-func upstreamURL(base, req *url.URL) *url.URL {
-	u := *base
+// upstreamURL sets dst to base with the request's path appended and its
+// query.
+func upstreamURL(dst, base, req *url.URL) {
+	u := dst
+	*u = *base
 	path := req.EscapedPath()
 	if path == "" || path[0] != '/' {
 		path = "/" + path
@@ -352,7 +375,6 @@ func upstreamURL(base, req *url.URL) *url.URL {
 	}
 	u.RawQuery = req.RawQuery
 	u.Fragment, u.RawFragment = "", ""
-	return &u
 }
 
 // errRefused marks a dial failure: nothing was sent, so another upstream
@@ -362,8 +384,8 @@ var errRefused = errors.New("proxy: upstream refused the connection")
 // forward sends r to target and relays the answer. It returns true when the
 // upstream refused the connection and nothing was sent or answered, so the
 // caller may try another upstream.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, target *url.URL, host string) (retry bool) {
-	out, body := p.outRequest(r, target, host)
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, o *outbound, host string) (retry bool) {
+	out, body := p.outRequest(r, o, host)
 	p.gate.begin()
 	defer p.gate.end()
 	if u != nil {
@@ -371,11 +393,26 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, tar
 		defer u.active.Add(-1)
 	}
 
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	timer := time.AfterFunc(p.UpstreamTimeout, func() { cancel(errUpstreamTimeout) })
-	resp, err := p.transport.RoundTrip(out.WithContext(ctx))
-	headInTime := timer.Stop()
+	ctx := r.Context()
+	var resp *http.Response
+	var err error
+	var timedOut bool
+	if p.own != nil {
+		// dally's client bounds the wait for the head itself
+		// (ResponseHeaderTimeout, a read deadline) and watches the
+		// client's context: no context or timer of the proxy's own. The
+		// upstream's fields go straight into the client's response
+		// (relay filters them there).
+		resp, err = p.own.RoundTripHeader(out, w.Header())
+		timedOut = errors.Is(err, client.ErrResponseHeaderTimeout)
+	} else {
+		c, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		ctx = c
+		timer := time.AfterFunc(p.UpstreamTimeout, func() { cancel(errUpstreamTimeout) })
+		resp, err = p.transport.RoundTrip(out.WithContext(ctx))
+		timedOut = !timer.Stop() || errors.Is(context.Cause(ctx), errUpstreamTimeout)
+	}
 	if body != nil {
 		// The transport reads the request body on its own goroutine; the
 		// client connection is not written until it has finished (dally's
@@ -387,7 +424,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, tar
 	}
 	if err != nil {
 		switch {
-		case !headInTime || errors.Is(context.Cause(ctx), errUpstreamTimeout):
+		case timedOut:
 			fail(w, r, http.StatusGatewayTimeout, "upstream timed out")
 		case r.Context().Err() != nil:
 			// The client left; nobody reads an answer.
@@ -400,7 +437,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, tar
 			}
 			fail(w, r, http.StatusBadGateway, "upstream refused the connection")
 		default:
-			p.logf("dally proxy: %s %s: %v", r.Method, target.Host, err)
+			p.logf("dally proxy: %s %s: %v", r.Method, o.target.Host, err)
 			fail(w, r, http.StatusBadGateway, "upstream connection broke")
 		}
 		return false
@@ -408,7 +445,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, tar
 	if u != nil {
 		u.markUp()
 	}
-	p.relay(w, r, resp)
+	p.relay(w, r, resp, p.own != nil)
 	return false
 }
 
@@ -424,7 +461,7 @@ func isDialError(err error) bool {
 // a reverse proxy) X-Forwarded-* are added. It returns the client's
 // Upgrade values when the request asks to switch protocols (and has no
 // body), which the tunnel says again on its own link.
-func (p *Proxy) prepare(r *http.Request, reverse bool) (upgrade []string) {
+func (p *Proxy) prepare(r *http.Request, reverse bool, o *outbound) (upgrade []string) {
 	h := r.Header // the handler owns the request: edit in place
 	if isUpgrade(h) && r.ContentLength == 0 {
 		upgrade = h["Upgrade"]
@@ -442,25 +479,34 @@ func (p *Proxy) prepare(r *http.Request, reverse bool) (upgrade []string) {
 	}
 	p.addVia(h, r.ProtoMajor, r.ProtoMinor)
 	if reverse {
-		addForwarded(h, r)
+		addForwarded(h, r, &o.fwd)
 	}
 	return upgrade
 }
 
-// outRequest is the request sent upstream, with the fields prepare made
-// and the proxy's own framing (the transport writes Content-Length or
-// chunked from ContentLength).
-func (p *Proxy) outRequest(r *http.Request, target *url.URL, host string) (*http.Request, *reqBody) {
-	out := &http.Request{
-		Method:        r.Method,
-		URL:           target,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        r.Header,
-		Host:          host,
-		ContentLength: r.ContentLength,
-	}
+// outRequest is the request sent upstream (o.req, to o.target), with the
+// fields prepare made and the proxy's own framing (the transport writes
+// Content-Length or chunked from ContentLength). It is a copy of r, so
+// that it carries r's context without a WithContext copy; every exported
+// field is then set.
+func (p *Proxy) outRequest(r *http.Request, o *outbound, host string) (*http.Request, *reqBody) {
+	out := &o.req
+	*out = *r
+	out.Method = r.Method
+	out.URL = &o.target
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	out.Header = r.Header
+	out.Body, out.GetBody = nil, nil
+	out.ContentLength = r.ContentLength
+	out.TransferEncoding = nil
+	out.Close = false
+	out.Host = host
+	out.Form, out.PostForm, out.MultipartForm = nil, nil, nil
+	out.Trailer = nil
+	out.RemoteAddr, out.RequestURI, out.Pattern = "", "", ""
+	out.TLS = nil
+	out.Cancel = nil
+	out.Response = nil
 	var body *reqBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		body = &reqBody{r: r.Body, done: make(chan struct{})}
@@ -521,20 +567,25 @@ func (b *reqBody) wait(ctx context.Context, d time.Duration) bool {
 // hop-by-hop ones, framing chosen by dally's server for the client's link
 // (Content-Length when known; otherwise chunked to 1.1, close-delimited to
 // 1.0), and the body streamed with a fixed, pooled buffer.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+// inHeader says the transport wrote resp's fields into w.Header() itself
+// (RoundTripHeader): nothing to copy.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, inHeader bool) {
 	defer resp.Body.Close()
 	hdr := w.Header()
 	removeHopByHop(resp.Header)
-	for k, vs := range resp.Header {
-		hdr[k] = vs
+	if !inHeader {
+		for k, vs := range resp.Header {
+			hdr[k] = vs
+		}
 	}
+	cl := resp.Header["Content-Length"]
 	delete(hdr, "Content-Length")
 	switch {
 	case resp.ContentLength >= 0 && bodyAllowed(r.Method, resp.StatusCode):
-		hdr["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+		hdr["Content-Length"] = lengthField(cl, resp.ContentLength)
 	case !bodyAllowed(r.Method, resp.StatusCode):
 		// HEAD and 304 keep the length the upstream announced.
-		if cl := resp.Header["Content-Length"]; len(cl) == 1 {
+		if len(cl) == 1 {
 			hdr["Content-Length"] = cl
 		}
 	}
@@ -567,6 +618,17 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	for k, vs := range resp.Trailer {
 		hdr[k] = vs
 	}
+}
+
+// lengthField is the Content-Length value for a body of n bytes: the
+// upstream's own field when it says exactly that (no new strings), else a
+// new one.
+func lengthField(upstream []string, n int64) []string {
+	var b [20]byte
+	if len(upstream) == 1 && upstream[0] == string(strconv.AppendInt(b[:0], n, 10)) {
+		return upstream
+	}
+	return []string{strconv.FormatInt(n, 10)}
 }
 
 // closeClient asks dally's server to close the client connection after the

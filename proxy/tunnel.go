@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -21,8 +20,9 @@ import (
 // relayed and the two connections are joined byte for byte; any other
 // answer is relayed as a response. It returns true when the upstream
 // refused the connection (nothing sent) and another may be tried.
-func (p *Proxy) upgrade(w http.ResponseWriter, r *http.Request, u *upstream, target *url.URL, host string, proto []string) (retry bool) {
-	out, _ := p.outRequest(r, target, host)
+func (p *Proxy) upgrade(w http.ResponseWriter, r *http.Request, u *upstream, o *outbound, host string, proto []string) (retry bool) {
+	target := &o.target
+	out, _ := p.outRequest(r, o, host)
 	// Connection and Upgrade are this link's options: said again here.
 	out.Header["Connection"] = []string{"Upgrade"}
 	out.Header["Upgrade"] = proto
@@ -69,7 +69,7 @@ func (p *Proxy) upgrade(w http.ResponseWriter, r *http.Request, u *upstream, tar
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		uc.SetDeadline(time.Time{})
-		p.relay(w, r, resp)
+		p.relay(w, r, resp, false)
 		return false
 	}
 	uc.SetDeadline(time.Time{})

@@ -19,23 +19,46 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18191", "address to listen on")
 	upstream := flag.String("upstream", "http://127.0.0.1:18190", "origin URL")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM/SIGINT (for looking, not for the figures)")
+	memProfile := flag.String("memprofile", "", "write an allocation profile here at SIGTERM/SIGINT (for looking, not for the figures)")
+	schedTarget := flag.Duration("schedtarget", 0, "server.Server.SchedTarget (0: the server's default; negative: no run bound)")
 	flag.Parse()
-	stop := func() {}
+	var stops []func()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			log.Fatal(err)
 		}
 		pprof.StartCPUProfile(f)
-		stop = func() { pprof.StopCPUProfile(); f.Close() }
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if *memProfile != "" {
+		stops = append(stops, func() {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				log.Print(err)
+				return
+			}
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		})
 	}
 	p, err := proxy.NewReverse(*upstream)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &server.Server{Addr: *listen, Handler: p, ConnState: p.ConnState, MaxRequestsPerConn: -1}
+	srv := &server.Server{Addr: *listen, Handler: p, ConnState: p.ConnState, MaxRequestsPerConn: -1, SchedTarget: *schedTarget}
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-c; stop(); os.Exit(0) }()
+	go func() {
+		<-c
+		// What the server and the proxy saw, for reading the figures.
+		st := srv.Stats()
+		log.Printf("dallyproxy: server requests=%d accepted=%d pauses=%d runlimit=%d saturated=%v pressure=%.2f closed=%v; proxy %+v",
+			st.Requests, st.Accepted, st.Pauses, st.RunLimit, st.Saturated, st.Pressure, st.Closed, p.Stats())
+		for _, f := range stops {
+			f()
+		}
+		os.Exit(0)
+	}()
 	log.Fatal(srv.ListenAndServe())
 }
