@@ -11,13 +11,15 @@ package evloop
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dallyhttp/dally/internal/netpoll"
 )
 
 // Handler receives a registered descriptor's events and its timer.
-// Both methods run on the loop goroutine and must not block.
+// Both methods run on the loop goroutine (OnEvent also on a goroutine that
+// Helps the loop, never two at once) and must not block.
 type Handler interface {
 	// OnEvent reports readiness. Reports are hints: an event may arrive for
 	// a descriptor number that was closed and reused since, so a handler
@@ -40,6 +42,9 @@ const (
 	// seconds, so 100 ms granularity costs nothing in precision and lets
 	// an idle loop sleep.
 	TickInterval = 100 * time.Millisecond
+	// HelpAfter is how long a loop may go without a turn before a busy
+	// goroutine that calls Help runs one for it (see Help).
+	HelpAfter = 500 * time.Microsecond
 	// wheelSlots x TickInterval is the horizon of one wheel turn (51.2 s);
 	// longer timers wait out whole rounds in their slot.
 	wheelSlots = 512
@@ -78,6 +83,14 @@ type Loop struct {
 	curTick int64 // guarded by mu: every tick before this one has fired
 	tasks   []func()
 	stopped bool
+
+	// turn is held while a goroutine handles a batch of events: the loop
+	// goroutine, or one that Helps it. Handlers never run two at once.
+	turn         sync.Mutex
+	lastTurn     atomic.Int64    // loop clock when the last turn began
+	helpEvents   []netpoll.Event // guarded by turn: Help's batch
+	helpHandlers []Handler       // guarded by turn
+	helping      bool            // guarded by turn: the turn is a Help
 }
 
 // New creates a loop with its own poller.
@@ -212,32 +225,21 @@ func (l *Loop) Run() error {
 		if err != nil {
 			return err
 		}
+		l.turn.Lock()
 		now := Now()
+		l.lastTurn.Store(now)
 		l.mu.Lock()
 		if l.stopped {
 			l.mu.Unlock()
+			l.turn.Unlock()
 			return nil
 		}
-		for i := 0; i < n; i++ {
-			fd := int(events[i].Fd)
-			if fd < len(l.fds) {
-				handlers[i] = l.fds[fd]
-			} else {
-				handlers[i] = nil
-			}
-		}
+		l.handlersLocked(events[:n], handlers)
 		due = l.expire(now, due[:0])
 		tasks, l.tasks = l.tasks, tasks[:0]
 		l.mu.Unlock()
 
-		// Handlers run without l.mu: they take their own locks and may
-		// call Schedule, Cancel or Remove.
-		for i := 0; i < n; i++ {
-			if h := handlers[i]; h != nil {
-				h.OnEvent(events[i].Flags)
-				handlers[i] = nil
-			}
-		}
+		runEvents(events[:n], handlers)
 		for i, h := range due {
 			h.OnTimer(now)
 			due[i] = nil
@@ -250,7 +252,78 @@ func (l *Loop) Run() error {
 			lastTick = now
 			l.OnTick(now)
 		}
+		l.turn.Unlock()
 	}
+}
+
+// handlersLocked looks up the handler of each event. Called with l.mu held.
+func (l *Loop) handlersLocked(events []netpoll.Event, handlers []Handler) {
+	for i, e := range events {
+		fd := int(e.Fd)
+		if fd < len(l.fds) {
+			handlers[i] = l.fds[fd]
+		} else {
+			handlers[i] = nil
+		}
+	}
+}
+
+// runEvents reports each event to its handler. Handlers run without l.mu:
+// they take their own locks and may call Schedule, Cancel or Remove.
+func runEvents(events []netpoll.Event, handlers []Handler) {
+	for i, e := range events {
+		if h := handlers[i]; h != nil {
+			h.OnEvent(e.Flags)
+			handlers[i] = nil
+		}
+	}
+}
+
+// Helping reports, to a handler's OnEvent, whether the turn reporting the
+// event is a Help: it runs on a busy goroutine that is about to take more
+// work itself, rather than on the loop goroutine.
+func (l *Loop) Helping() bool { return l.helping }
+
+// Help runs one turn of the loop's readiness reports on the caller's
+// goroutine, if the loop has had no turn for HelpAfter and nobody else is
+// in one, and reports whether it did. Timers, tasks and ticks stay with the
+// loop goroutine.
+//
+// Goroutines that run handlers call it between requests. While they keep
+// every processor busy, the loop goroutine is late, not by a little: the
+// Go scheduler looks at its poller only when a processor has nothing else
+// to run, or from its monitor every 10 ms, and then queues the loop
+// goroutine globally, behind whole time slices of the busy ones. Accepts
+// and new requests would wait tens of milliseconds for it, the capture
+// effect by another road (the draft "HTTP Connection Management", §9).
+func (l *Loop) Help(now int64) bool {
+	if now-l.lastTurn.Load() < int64(HelpAfter) || !l.turn.TryLock() {
+		return false
+	}
+	defer l.turn.Unlock()
+	l.lastTurn.Store(now)
+	l.helping = true
+	defer func() { l.helping = false }()
+	if l.helpEvents == nil {
+		l.helpEvents = make([]netpoll.Event, EventsPerTurn)
+		l.helpHandlers = make([]Handler, EventsPerTurn)
+	}
+	n, err := l.poller.Poll(l.helpEvents)
+	if err != nil || n == 0 {
+		return err == nil
+	}
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return true
+	}
+	l.handlersLocked(l.helpEvents[:n], l.helpHandlers)
+	l.mu.Unlock()
+	runEvents(l.helpEvents[:n], l.helpHandlers)
+	if n == len(l.helpEvents) {
+		l.poller.Wake() // more may wait: the loop goroutine takes the rest
+	}
+	return true
 }
 
 // expire unlinks every timer due at now and appends its handler to due.

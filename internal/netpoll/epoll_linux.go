@@ -29,6 +29,7 @@ type Poller struct {
 	pollFn func(uintptr) bool // p.poll, bound once: a method value per Wait would allocate
 	n      int                // Owned by the goroutine calling Wait: poll's results
 	werr   error
+	praw   []unix.EpollEvent // Owned by the goroutine calling Poll.
 }
 
 // poll is the raw read callback: a zero-timeout epoll_wait. It returns
@@ -111,13 +112,33 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 	if err := p.rc.Read(p.pollFn); err != nil && !os.IsTimeout(err) {
 		return 0, err
 	}
-	n := p.n
 	if p.werr != nil {
 		return 0, os.NewSyscallError("epoll_wait", p.werr)
 	}
+	return p.convert(raw[:p.n], events), nil
+}
+
+// Poll is a Wait that does not wait, for a goroutine other than Wait's
+// (one at a time): it fills events with what is ready now.
+func (p *Poller) Poll(events []Event) (int, error) {
+	if cap(p.praw) < len(events) {
+		p.praw = make([]unix.EpollEvent, len(events))
+	}
+	raw := p.praw[:len(events)]
+	n, err := unix.EpollWait(p.epfd, raw, 0)
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, os.NewSyscallError("epoll_wait", err)
+	}
+	return p.convert(raw[:n], events), nil
+}
+
+// convert turns raw events into events, consuming wake-ups.
+func (p *Poller) convert(raw []unix.EpollEvent, events []Event) int {
 	j := 0
-	for i := 0; i < n; i++ {
-		e := raw[i]
+	for _, e := range raw {
 		if int(e.Fd) == p.wakefd {
 			var b [8]byte
 			unix.Read(p.wakefd, b[:])
@@ -139,7 +160,7 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 		events[j] = Event{Fd: e.Fd, Flags: f}
 		j++
 	}
-	return j, nil
+	return j
 }
 
 // Wake makes a Wait in progress (or the next one) return.

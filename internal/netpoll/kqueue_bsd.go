@@ -10,8 +10,9 @@ import (
 
 // Poller wraps one kqueue and a user event used to wake it.
 type Poller struct {
-	kq  int
-	raw []unix.Kevent_t // Owned by the goroutine calling Wait.
+	kq   int
+	raw  []unix.Kevent_t // Owned by the goroutine calling Wait.
+	praw []unix.Kevent_t // Owned by the goroutine calling Poll.
 }
 
 const wakeIdent = 0 // EVFILT_USER identifier; never a socket's fd (0 is stdin)
@@ -56,12 +57,25 @@ func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 	if cap(p.raw) < len(events) {
 		p.raw = make([]unix.Kevent_t, len(events))
 	}
-	raw := p.raw[:len(events)]
 	var ts *unix.Timespec
 	if timeoutMs >= 0 {
 		t := unix.NsecToTimespec(int64(timeoutMs) * 1e6)
 		ts = &t
 	}
+	return p.wait(p.raw[:len(events)], events, ts)
+}
+
+// Poll is a Wait that does not wait, for a goroutine other than Wait's
+// (one at a time): it fills events with what is ready now.
+func (p *Poller) Poll(events []Event) (int, error) {
+	if cap(p.praw) < len(events) {
+		p.praw = make([]unix.Kevent_t, len(events))
+	}
+	var zero unix.Timespec
+	return p.wait(p.praw[:len(events)], events, &zero)
+}
+
+func (p *Poller) wait(raw []unix.Kevent_t, events []Event, ts *unix.Timespec) (int, error) {
 	n, err := unix.Kevent(p.kq, nil, raw, ts)
 	if err != nil {
 		if err == unix.EINTR {

@@ -11,5 +11,6 @@ func New() (*Poller, error)                      { return nil, ErrUnsupported }
 func (p *Poller) Add(fd int) error               { return ErrUnsupported }
 func (p *Poller) Del(fd int) error               { return ErrUnsupported }
 func (p *Poller) Wait([]Event, int) (int, error) { return 0, ErrUnsupported }
+func (p *Poller) Poll([]Event) (int, error)      { return 0, ErrUnsupported }
 func (p *Poller) Wake() error                    { return ErrUnsupported }
 func (p *Poller) Close() error                   { return ErrUnsupported }
