@@ -70,6 +70,19 @@ func (s *Scheduler[T]) Len() int { return s.n }
 // Clients is the number of clients with a connection queued.
 func (s *Scheduler[T]) Clients() int { return len(s.flows) }
 
+// Others reports whether a client other than key has a connection queued:
+// whether serving key's next request now would make someone else wait.
+func (s *Scheduler[T]) Others(key ClientKey) bool {
+	switch len(s.flows) {
+	case 0:
+		return false
+	case 1:
+		_, mine := s.flows[key]
+		return !mine
+	}
+	return true
+}
+
 // Push queues n's connection, which has a request ready, behind the other
 // ready connections of client. Push panics if n is already queued: a
 // connection has at most one request in line at a time.

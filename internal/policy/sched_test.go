@@ -325,3 +325,27 @@ func TestClientOf(t *testing.T) {
 		t.Error("invalid address does not give the zero key")
 	}
 }
+
+func TestSchedulerOthers(t *testing.T) {
+	js := jobs(2, 1)
+	var s Scheduler[job]
+	if s.Others(key(0)) {
+		t.Fatal("empty scheduler: Others = true")
+	}
+	s.Push(&js[0][0].node, key(0))
+	s.Push(&js[0][1].node, key(0))
+	if s.Others(key(0)) {
+		t.Error("only client a queued: Others(a) = true")
+	}
+	if !s.Others(key(1)) {
+		t.Error("client a queued: Others(b) = false")
+	}
+	s.Push(&js[1][0].node, key(1))
+	if !s.Others(key(0)) || !s.Others(key(1)) {
+		t.Error("a and b queued: Others false for one of them")
+	}
+	drain(&s)
+	if s.Others(key(0)) || s.Others(key(1)) {
+		t.Error("drained: Others = true")
+	}
+}
