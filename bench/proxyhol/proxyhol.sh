@@ -164,7 +164,13 @@ start_proxy() {
     return 1
   fi
   if [ "$name" = nginx ]; then
-    SERVER_PIDS+=("$(cat /proc/"$SERVER_ROOT"/task/*/children | tr ' ' '\n' | grep -m1 .)")
+    # The worker: the master's first child. No pipeline: with pipefail, a
+    # `grep -m1` that exits early fails the writer (SIGPIPE) and set -e
+    # would end the run.
+    local kids
+    kids=$(cat /proc/"$SERVER_ROOT"/task/*/children)
+    read -r kids _ <<<"$kids"
+    SERVER_PIDS+=("$kids")
   fi
 }
 
