@@ -448,9 +448,6 @@ func TestResponseHeaderTimeoutIsNotRetried(t *testing.T) {
 // on a fresh connection; a POST always peeks, so it is never written to
 // the dead connection and reaches the server exactly once.
 func TestPeekSkippedOnlyWhenRetryable(t *testing.T) {
-	old := peekSkipIdle
-	peekSkipIdle = time.Minute // every reuse here counts as recent
-	t.Cleanup(func() { peekSkipIdle = old })
 	m := startMock(t, func(m *mock, ci int, c net.Conn, br *bufio.Reader) {
 		if _, _, err := m.readReq(br); err != nil {
 			return
@@ -470,7 +467,7 @@ func TestPeekSkippedOnlyWhenRetryable(t *testing.T) {
 			m.reqs.Store(0)
 			m.posts.Store(0)
 			m.ended.Store(0)
-			tr := &Transport{}
+			tr := &Transport{PeekSkipIdle: time.Minute} // every reuse here is recent
 			c := &http.Client{Transport: tr}
 			get(t, c, m.url("/first"))
 			waitFor(t, "server close", func() bool { return m.ended.Load() == 1 })

@@ -54,10 +54,6 @@ func (p *hostPool) learnedLimitLocked(now time.Time) time.Duration {
 	return p.learned - min(maxHintMargin, p.learned/4)
 }
 
-// peekSkipIdle: a retryable request takes an idle connection used this
-// recently without the FIN peek. A variable for tests.
-var peekSkipIdle = time.Millisecond
-
 // waiter is a request queued for a connection.
 type waiter struct {
 	rq    *reqState
@@ -119,8 +115,8 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 					p.dropLocked(c, closeLearned)
 					continue
 				}
-				if rq.retryable && now.Sub(c.idleAt) < peekSkipIdle {
-					// Back in use within peekSkipIdle of its last response
+				if rq.retryable && now.Sub(c.idleAt) < t.peekSkipIdle() {
+					// Back in use within PeekSkipIdle of its last response
 					// (under load, the most recently used idle connection
 					// is microseconds old): a close racing this request is
 					// recovered by one retry on a fresh connection, so the

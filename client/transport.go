@@ -29,6 +29,9 @@ const (
 	// DefaultExpectContinueTimeout is how long a body waits for 100 Continue
 	// before it is sent anyway (RFC 9110 §10.1.1).
 	DefaultExpectContinueTimeout = time.Second
+	// DefaultPeekSkipIdle: under load the most recently used idle
+	// connection is microseconds to a millisecond old.
+	DefaultPeekSkipIdle = time.Millisecond
 	// maxHintMargin bounds the margin taken off a server's Keep-Alive:
 	// timeout (see hintDeadline).
 	maxHintMargin = time.Second
@@ -53,6 +56,12 @@ type Transport struct {
 	// MaxPipelineDepth is the number of requests that may be outstanding on
 	// one connection; 0 or 1 turns pipelining off.
 	MaxPipelineDepth int
+	// PeekSkipIdle: a retryable request (idempotent, or with
+	// Idempotency-Key, and a body that can be replayed) takes an idle
+	// connection used within this long without the FIN peek: a close
+	// racing it is recovered by one retry. 0 means DefaultPeekSkipIdle;
+	// negative always peeks. Requests that cannot be retried always peek.
+	PeekSkipIdle time.Duration
 	// ExpectContinueTimeout: how long a request with Expect: 100-continue
 	// waits for 100 before it sends its body. 0 means the default (1 s).
 	ExpectContinueTimeout time.Duration
@@ -137,6 +146,13 @@ func (t *Transport) idleTimeout() time.Duration {
 		return t.IdleTimeout
 	}
 	return DefaultIdleTimeout
+}
+
+func (t *Transport) peekSkipIdle() time.Duration {
+	if t.PeekSkipIdle == 0 {
+		return DefaultPeekSkipIdle
+	}
+	return t.PeekSkipIdle
 }
 
 func (t *Transport) pipelineDepth() int {

@@ -239,6 +239,10 @@ func (p *Proxy) defaultTransport() *client.Transport {
 		IdleTimeout:      p.IdleConnTimeout,
 		// 504 past it: forward tells ErrResponseHeaderTimeout apart.
 		ResponseHeaderTimeout: p.UpstreamTimeout,
+		// Under load one P runs every handler in turn, so the most
+		// recently used connection is often a few ms old: a GET on it
+		// skips the FIN peek (a racing close is retried); a POST peeks.
+		PeekSkipIdle: peekSkipIdle,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return p.gate.dial(ctx, d, network, addr)
 		},
@@ -450,6 +454,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, o *
 }
 
 var errUpstreamTimeout = errors.New("proxy: upstream timed out")
+
+// peekSkipIdle is the default transport's PeekSkipIdle: well below any
+// upstream's idle timeout (seconds), above a loaded proxy's reuse gaps.
+const peekSkipIdle = 50 * time.Millisecond
 
 func isDialError(err error) bool {
 	var oe *net.OpError
