@@ -239,6 +239,13 @@ func (c *conn) OnEvent(flags uint32) {
 		// further edge, so the owner must not skip the read that sees it.
 		c.takeLocked(flags&(netpoll.HangUp|netpoll.Failed) != 0)
 		c.mu.Unlock()
+		if c.loop.Helping() {
+			// A busy worker found this while the loop was late: queue it
+			// for the workers already running rather than wake one more
+			// (see workerPool.enqueue).
+			c.srv.pool.enqueue(c)
+			return
+		}
 		c.srv.pool.dispatch(c)
 		return
 	case StateActive:
@@ -789,14 +796,16 @@ func (c *conn) serve(w *worker) {
 		if !c.handle(w) {
 			return
 		}
+		c.srv.helpLoops()
 		// One request per connection per turn: with pipelined input left
-		// and other connections waiting for a worker, go to the back.
-		if c.rend > c.rpos && c.srv.pool.queued() {
+		// and another client's connection waiting for a worker, go to the
+		// back.
+		if c.rend > c.rpos && c.srv.pool.othersWaiting(c.key) {
 			if err := c.flush(w.wake); err != nil {
 				c.closeNow(reasonError)
 				return
 			}
-			c.srv.pool.requeue(c)
+			c.srv.pool.enqueue(c)
 			return
 		}
 	}

@@ -384,10 +384,19 @@ type probe struct {
 
 func startProbe(addr string) *probe {
 	p := &probe{stop: make(chan struct{}), done: make(chan struct{})}
+	// The probe is an established client: it connects before the attack
+	// starts (a newcomer during a flood may rightly get 503).
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		p.errs = append(p.errs, err)
+		c = nil
+	}
 	go func() {
 		defer close(p.done)
-		var c net.Conn
 		var br *bufio.Reader
+		if c != nil {
+			br = bufio.NewReader(c)
+		}
 		defer func() {
 			if c != nil {
 				c.Close()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,8 @@ type worker struct {
 
 // workerPool runs connections on a bounded set of goroutines: parked
 // workers are reused most recent first (warm stacks), new ones start up to
-// MaxWorkers, and past that connections queue in FIFO order.
+// MaxWorkers, and past that, or past the run bound while the CPU is
+// saturated (policy.RunLimit), connections queue in the fair order.
 type workerPool struct {
 	s      *Server
 	mu     sync.Mutex
@@ -37,48 +39,135 @@ type workerPool struct {
 	busy   int                    // guarded by mu
 	nq     atomic.Int32
 	closed bool // guarded by mu: workers exit instead of parking
+	// run bounds busy workers below n while the CPU is saturated, so that
+	// the queue's fair order, not the Go scheduler's, decides who runs.
+	run policy.RunLimit // guarded by mu
 }
 
 // idleWorkerTTL is how long a parked worker lives before it exits; the
 // pool shrinks back after a burst so that idle servers hold few stacks.
 const idleWorkerTTL = 30 * time.Second
 
-func (p *workerPool) init(s *Server) { p.s = s }
+func (p *workerPool) init(s *Server) {
+	p.s = s
+	p.mu.Lock() // Stats may already be looking
+	defer p.mu.Unlock()
+	p.run = policy.RunLimit{
+		Floor: max(8, 4*runtime.GOMAXPROCS(0)),
+		Max:   s.MaxWorkers,
+		High:  s.SchedTarget,
+		Low:   s.SchedTarget / 4,
+	}
+	p.run.Reset()
+}
 
-func (p *workerPool) dispatch(c *conn) {
+// adjust moves the run bound with one tick's scheduling delay (loop 0)
+// and hands queued connections to workers up to the bounds.
+func (p *workerPool) adjust(delay time.Duration) {
 	p.mu.Lock()
+	if p.s.SchedTarget >= 0 {
+		p.run.Update(delay, p.busy, p.queue.Len() > 0)
+	}
+	p.kickLocked()
+}
+
+// startLocked hands c to a parked worker or a new one; the caller has
+// checked that one may start. Called with mu held; returns with it released.
+func (p *workerPool) startLocked(c *conn) {
+	p.busy++
 	if k := len(p.parked); k > 0 {
 		w := p.parked[k-1]
 		p.parked[k-1] = nil
 		p.parked = p.parked[:k-1]
-		p.busy++
 		p.mu.Unlock()
 		w.work <- c
 		return
 	}
-	if p.n < p.s.MaxWorkers {
-		p.n++
-		p.busy++
-		p.mu.Unlock()
-		w := &worker{wake: make(chan struct{}, 1), work: make(chan *conn, 1)}
-		go w.run(p, c)
+	p.n++
+	p.mu.Unlock()
+	w := &worker{wake: make(chan struct{}, 1), work: make(chan *conn, 1)}
+	go w.run(p, c)
+}
+
+func (p *workerPool) dispatch(c *conn) {
+	p.mu.Lock()
+	if p.queue.Len() == 0 && p.canStartLocked() {
+		p.startLocked(c)
 		return
 	}
+	if p.closed {
+		p.mu.Unlock()
+		c.closeNow(reasonDrain)
+		return
+	}
+	// Behind those already waiting; then start workers for the queue's
+	// head while the bounds allow (connections that helped loop turns
+	// queued, see enqueue, are started here, from the loop).
 	p.queue.Push(&c.sched, c.key)
 	p.nq.Add(1)
+	p.kickLocked()
+}
+
+// canStartLocked reports whether one more worker may run a connection.
+func (p *workerPool) canStartLocked() bool {
+	return p.busy < p.run.Limit() && (len(p.parked) > 0 || p.n < p.s.MaxWorkers)
+}
+
+// kickLocked starts workers for queued connections, in the fair order,
+// while the bounds allow. Called with mu held; returns with it released.
+func (p *workerPool) kickLocked() {
+	for !p.closed && p.canStartLocked() {
+		c := p.popLocked()
+		if c == nil {
+			break
+		}
+		p.startLocked(c) // unlocks
+		p.mu.Lock()
+	}
 	p.mu.Unlock()
 }
 
-// requeue puts a connection that still has pipelined requests at the back
-// of the queue, so that each connection gets one request per turn.
-func (p *workerPool) requeue(c *conn) {
+// enqueue queues c for a running worker to take (the caller is one, about
+// to take the next), for a connection found by a helped loop turn or one
+// that still has pipelined requests: at the back, so that each connection
+// gets one request per turn. It wakes no worker: workers that wake each
+// other hand the processor on directly (the Go scheduler's runnext), and
+// goroutines woken any other way, timers and the loops included, then
+// wait behind that chain for seconds. The loop's next dispatch, or the
+// next tick, starts more workers for the queue if the bounds allow.
+func (p *workerPool) enqueue(c *conn) {
 	p.mu.Lock()
+	p.pushLocked(c)
+}
+
+// pushLocked queues c; after close, which took every queued connection,
+// it closes c instead. Called with mu held; returns with it released.
+func (p *workerPool) pushLocked(c *conn) {
+	if p.closed {
+		p.mu.Unlock()
+		c.closeNow(reasonDrain)
+		return
+	}
 	p.queue.Push(&c.sched, c.key)
 	p.nq.Add(1)
 	p.mu.Unlock()
 }
 
 func (p *workerPool) queued() bool { return p.nq.Load() > 0 }
+
+// othersWaiting reports whether a connection of another client than key
+// waits for a worker. A client's own connections are served in turn (one
+// connection's buffered requests, then the next), so a pipelining client
+// alone keeps its batched writes; another client's request waiting makes
+// it one request per turn.
+func (p *workerPool) othersWaiting(key policy.ClientKey) bool {
+	if !p.queued() {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queue.Others(key)
+}
 
 // popLocked takes the next connection in the fair order.
 func (p *workerPool) popLocked() *conn {
@@ -98,10 +187,20 @@ func (w *worker) run(p *workerPool, c *conn) {
 		default:
 		}
 		c.serve(w)
+		// Before taking the next connection in the fair order, let the
+		// loops report what arrived meanwhile, if they are late.
+		p.s.helpLoops()
 		p.mu.Lock()
-		if c = p.popLocked(); c != nil {
-			p.mu.Unlock()
-			continue
+		if p.busy <= p.run.Limit() {
+			if c = p.popLocked(); c != nil {
+				p.mu.Unlock()
+				// Connections are queued: the CPU is the bottleneck, and a
+				// worker that never blocks would run for a whole time
+				// slice (10 ms) before the others, and the loops, get the
+				// processor. One request per turn here too.
+				runtime.Gosched()
+				continue
+			}
 		}
 		p.busy--
 		if p.closed {
@@ -115,6 +214,16 @@ func (w *worker) run(p *workerPool, c *conn) {
 		if c = <-w.work; c == nil {
 			return
 		}
+	}
+}
+
+// helpLoops runs a turn of each loop that is late (evloop.Loop.Help), so
+// that what arrived while the processors were busy joins the queue before
+// the next request is chosen. Workers call it between requests.
+func (s *Server) helpLoops() {
+	now := evloop.Now()
+	for _, l := range s.loops {
+		l.Help(now)
 	}
 }
 
@@ -135,16 +244,25 @@ func (p *workerPool) reap(now int64) {
 	}
 }
 
-// close makes every worker exit once it has no connection.
+// close makes every worker exit once it has no connection, and closes
+// the connections still queued for one: they are Active with no owner, so
+// nothing else would.
 func (p *workerPool) close() {
 	p.mu.Lock()
 	p.closed = true
 	parked := p.parked
 	p.parked = nil
 	p.n -= len(parked)
+	var queued []*conn
+	for c := p.popLocked(); c != nil; c = p.popLocked() {
+		queued = append(queued, c)
+	}
 	p.mu.Unlock()
 	for _, w := range parked {
 		w.work <- nil
+	}
+	for _, c := range queued {
+		c.closeNow(reasonDrain)
 	}
 }
 
@@ -152,4 +270,11 @@ func (p *workerPool) snapshot() (workers, busy, queued int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.n, p.busy, p.queue.Len()
+}
+
+// runLimit is the bound on busy workers in force.
+func (p *workerPool) runLimit() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.run.Limit()
 }

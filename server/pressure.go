@@ -125,6 +125,7 @@ func (s *Server) updatePressure(now int64) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	l := s.load()
+	s.pool.adjust(time.Duration(l.SchedDelay))
 	ps := l.Pressures()
 	p, sat, held := ps.Max(), ps.Saturation(), ps.Held()
 	pr.last = ps

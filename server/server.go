@@ -45,6 +45,7 @@ const (
 	DefaultLingerBytes       = 256 << 10
 	DefaultMaxBodyDrain      = 256 << 10 // unread request body discarded to keep the connection; more closes it
 	DefaultMaxWorkers        = 10000
+	DefaultSchedTarget       = 2 * time.Millisecond
 	DefaultShutdownPollEvery = 20 * time.Millisecond
 
 	// headerGrace is how long a head may take before its byte rate is judged.
@@ -148,6 +149,17 @@ type Server struct {
 	MaxHeaderBytes int
 	// MaxWorkers bounds handler goroutines. Default 10000.
 	MaxWorkers int
+	// SchedTarget is the scheduling delay (the runtime's, 90th percentile
+	// over a 100 ms tick) above which fewer connections run at once: with
+	// the CPU saturated, the rest wait in the server's fair queue (one
+	// request per connection per turn, clients by deficit round robin)
+	// instead of the Go scheduler's first-come order, so that a client with
+	// one request is not served after every busy connection (the capture
+	// effect). The bound falls to 3/4 of what runs while the delay exceeds
+	// the target, doubles while it is under a quarter of it, never goes
+	// below max(8, 4×GOMAXPROCS), and is MaxWorkers when the CPU keeps up.
+	// Default 2 ms; negative turns the bound off.
+	SchedTarget time.Duration
 	// LingerTimeout and LingerBytes bound the drain of a closing connection.
 	LingerTimeout time.Duration
 	LingerBytes   int
@@ -253,6 +265,9 @@ func (s *Server) init() error {
 		s.clients.MaxConnsPerClient = s.MaxConnsPerClient
 		if s.MaxWorkers == 0 {
 			s.MaxWorkers = DefaultMaxWorkers
+		}
+		if s.SchedTarget == 0 {
+			s.SchedTarget = DefaultSchedTarget
 		}
 		if s.LingerTimeout == 0 {
 			s.LingerTimeout = DefaultLingerTimeout

@@ -63,6 +63,7 @@ type Stats struct {
 	Workers        int                // handler goroutines alive
 	BusyWorkers    int                // of which running a connection
 	Queued         int                // connections waiting for a worker
+	RunLimit       int                // busy workers allowed now (below MaxWorkers while the CPU is saturated)
 	Pauses         int64              // times a greedy client's connection was paused
 	Greedy503      int64              // connections and requests refused as greedy (per-client cap or fair share)
 	SavedFromClose int64              // idle connections about to be closed (timeout, shedding, drain) that had a request waiting, served instead
@@ -92,6 +93,7 @@ func (s *Server) Stats() Stats {
 		st.Closed[r.String()] = s.stats.closed[r].Load()
 	}
 	st.Workers, st.BusyWorkers, st.Queued = s.pool.snapshot()
+	st.RunLimit = s.pool.runLimit()
 	st.Pauses = s.stats.pauses.Load()
 	st.Greedy503 = s.stats.greedy503.Load()
 	st.SavedFromClose = s.stats.savedFromClose.Load()

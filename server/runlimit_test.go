@@ -1,0 +1,194 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// spin burns d of CPU, so that handlers, not I/O, saturate the processors.
+func spin(d time.Duration) {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+	}
+}
+
+// With the CPU saturated by many busy connections, the run bound falls
+// below MaxWorkers (the rest wait in the fair queue), every pipelined
+// request is still answered in order, and once the load is gone the bound
+// comes back to MaxWorkers.
+func TestRunLimitFollowsCPUSaturation(t *testing.T) {
+	s, addr := startServer(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		spin(time.Millisecond)
+		io.WriteString(w, r.URL.Path)
+	}))
+	w := dial(t, addr) // Serve has set the defaults once it answers
+	w.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	w.response("GET")
+	if got := s.Stats().RunLimit; got != s.MaxWorkers {
+		t.Fatalf("RunLimit at rest = %d, want MaxWorkers %d", got, s.MaxWorkers)
+	}
+	const conns, depth = 40, 8
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for round := 0; !stop.Load(); round++ {
+				var b strings.Builder
+				for k := range depth {
+					fmt.Fprintf(&b, "GET /%d/%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", i, round, k)
+				}
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				if _, err := io.WriteString(c, b.String()); err != nil {
+					errs <- err
+					return
+				}
+				for k := range depth {
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						errs <- fmt.Errorf("conn %d round %d response %d: %v", i, round, k, err)
+						return
+					}
+					body, _ := io.ReadAll(resp.Body)
+					if want := fmt.Sprintf("/%d/%d/%d", i, round, k); string(body) != want {
+						errs <- fmt.Errorf("conn %d: got %q, want %q (out of order)", i, body, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	lowest := s.MaxWorkers
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && lowest == s.MaxWorkers {
+		lowest = min(lowest, s.Stats().RunLimit)
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if lowest == s.MaxWorkers {
+		t.Fatalf("RunLimit never fell below MaxWorkers (%d) with %d CPU-bound connections", s.MaxWorkers, conns)
+	}
+	t.Logf("lowest run bound under load: %d", lowest)
+	waitFor(t, "run bound back at MaxWorkers", 10*time.Second, func() bool { return s.Stats().RunLimit == s.MaxWorkers })
+}
+
+// Connections waiting in the queue for a worker have no owner: Close must
+// close them itself (startServer's cleanup counts descriptors).
+func TestCloseClosesQueuedConnections(t *testing.T) {
+	release := make(chan struct{})
+	s, addr := startServer(t, &Server{MaxWorkers: 1}, blockUntil(release))
+	t.Cleanup(func() { close(release) })
+	busy := dial(t, addr)
+	busy.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "one busy worker", 2*time.Second, func() bool { return s.Stats().BusyWorkers == 1 })
+	var queued []*wire
+	for range 3 {
+		w := dial(t, addr)
+		w.send("GET /q HTTP/1.1\r\nHost: x\r\n\r\n")
+		queued = append(queued, w)
+	}
+	waitFor(t, "three queued", 2*time.Second, func() bool { return s.Stats().Queued == 3 })
+	s.Close()
+	for i, w := range queued {
+		// Close is the hammer: unread requests may make it a reset.
+		w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := w.br.ReadByte(); err == nil || isTimeout(err) {
+			t.Errorf("queued connection %d: read after Close = %v, want EOF or reset", i, err)
+		}
+	}
+}
+
+// The capture effect at the wire (the draft, §9): while CPU-bound
+// connections of one client pipelining without pause hold the processor,
+// another client's one request is served within a few turns, not after
+// theirs. The server counts the greedy requests it has run when the
+// newcomer's handler starts (server side: the test's own client shares the
+// processor): it must start before most of their work is done (with
+// first-come order it waits behind nearly all of it).
+func TestNewcomerServedAmidCPUBoundPipelining(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const conns, depth = 20, 40
+	var ran, at atomic.Int64
+	at.Store(-1)
+	// Greedy-client control would pause the greedy client and hide what
+	// the scheduler does; this is about the scheduler.
+	_, addr := startServer(t, &Server{DisableGreedyControl: true}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/polite" {
+			at.Store(ran.Load())
+		} else {
+			spin(2 * time.Millisecond)
+			ran.Add(1)
+		}
+		io.WriteString(w, "ok")
+	}))
+	// Another client (a client's own connections share its turn), connected
+	// and used once before the load: a dial under load would wait for the
+	// test's own goroutine to be scheduled, not for the server.
+	pc := dialFrom(t, "127.0.0.2", addr)
+	p := &wire{t: t, c: pc, br: bufio.NewReader(pc)}
+	p.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	p.response("GET")
+	ran.Store(0)
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			io.WriteString(c, strings.Repeat("GET /greedy HTTP/1.1\r\nHost: x\r\n\r\n", depth))
+			br := bufio.NewReader(c)
+			for range depth {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+			}
+		}()
+	}
+	waitFor(t, "greedy work under way", 10*time.Second, func() bool { return ran.Load() >= conns })
+	p.send("GET /polite HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := p.response("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("polite: %d %q", resp.StatusCode, body)
+	}
+	wg.Wait()
+	t.Logf("the newcomer's handler ran after %d of %d greedy requests", at.Load(), conns*depth)
+	if n := at.Load(); n < 0 || n > conns*depth/2 {
+		t.Errorf("the newcomer's handler ran after %d of %d greedy requests: it waited behind them", n, conns*depth)
+	}
+}
