@@ -19,13 +19,19 @@
 #   dally-spin[-nogc]-w8    the same with MaxWorkers 8: connections then
 #                           queue for a worker, and the deficit round robin
 #                           by client address decides who runs
+#   dally-spin-nolimit      dally-spin with SchedTarget -1: no run bound
+#                           from the CPU's scheduling delay, so the Go
+#                           scheduler, not the fair queue, orders the
+#                           busy connections (dally before commit of the
+#                           run bound)
 
-CAPTURE_CONFIGS=(dally nethttp nginx dally-spin dally-spin-nogc dally-spin-w8 dally-spin-nogc-w8 nethttp-spin)
+CAPTURE_CONFIGS=(dally nethttp nginx dally-spin dally-spin-nolimit dally-spin-nogc dally-spin-w8 dally-spin-nogc-w8 nethttp-spin)
 PORT[dally-spin]=18184
 PORT[dally-spin-nogc]=18186
 PORT[nethttp-spin]=18185
 PORT[dally-spin-w8]=18187
 PORT[dally-spin-nogc-w8]=18179
+PORT[dally-spin-nolimit]=18178
 CAPTURE_IDLE=5        # seconds of the idle baseline
 CAPTURE_WARM=2        # seconds of greedy load before the window opens
 CAPTURE_SPIN=75us
@@ -42,6 +48,8 @@ bench_capture() {
     "$("$BIN/capture" -role header)" >"$rows"
   local configs=() c
   for c in "${CAPTURE_CONFIGS[@]}"; do
+    # CAPTURE_ONLY=a,b,...: just these configurations.
+    [[ -n ${CAPTURE_ONLY:-} && ",$CAPTURE_ONLY," != *",$c,"* ]] && continue
     if [[ " ${SERVERS[*]} " == *" ${c%%-*} "* ]]; then configs+=("$c"); fi
   done
   log "capture: ${configs[*]}; idle ${CAPTURE_IDLE}s, load ${DURATION}s, $ROUNDS rounds"
@@ -62,6 +70,7 @@ capture_start() {
       local logf="$OUT/logs/$c.log" extra=()
       [[ $c == *-nogc* ]] && extra+=(-no-greedy-control)
       [[ $c == *-w8 ]] && extra+=(-max-workers 8)
+      [[ $c == *-nolimit ]] && extra+=(-sched-target -1ns)
       taskset -c 1 "$BIN/capsrv" -impl "${c%%-*}" -listen "127.0.0.1:${PORT[$c]}" -spin "$CAPTURE_SPIN" \
         "${extra[@]}" -stats "$TMPD/stats.$c.json" >>"$logf" 2>&1 &
       SERVER_ROOT=$!
@@ -146,6 +155,7 @@ capture_table() {
   echo "| config | polite p50 idle µs | p50 loaded µs | polite p99 idle µs | p99 loaded µs | p99 ×idle | Jain (demand-normalised, 24 clients) | Jain greedy (4) | worst polite share | polite req/s idle → loaded | polite failed | greedy req/s | all req/s | server CPU % | dally pauses / 503 / sat. closes |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for c in "${CAPTURE_CONFIGS[@]}"; do
+    [[ -n ${CAPTURE_ONLY:-} && ",$CAPTURE_ONLY," != *",$c,"* ]] && continue
     if ! awk -F'\t' -v c="$c" 'NR > 1 && $2 == c {f = 1} END {exit !f}' "$rows"; then
       echo "| $c | $(no_data "${c%%-*}") | | | | | | | | | | | | | |"
       continue

@@ -52,6 +52,7 @@ func main() {
 	shed := flag.String("shed", "lru", "dally: ShedPolicy, lru or random")
 	minIdle := flag.Duration("min-idle", 0, "dally: MinIdleWindow (0: the default, 2 s)")
 	maxWorkers := flag.Int("max-workers", 0, "dally: MaxWorkers (0: the default, 10000)")
+	schedTarget := flag.Duration("sched-target", 0, "dally: SchedTarget (0: the default, 2 ms; negative: no run bound)")
 	noGreedy := flag.Bool("no-greedy-control", false, "dally: DisableGreedyControl (to see what pausing costs)")
 	stats := flag.String("stats", "", "dally: write server.Stats as JSON to this file at exit")
 	flag.Parse()
@@ -68,6 +69,7 @@ func main() {
 			MaxWorkers:           *maxWorkers,
 			MinIdleWindow:        *minIdle,
 			DisableGreedyControl: *noGreedy,
+			SchedTarget:          *schedTarget,
 		}
 		switch *shed {
 		case "lru":
