@@ -104,6 +104,7 @@ type Server struct {
 	MaxHeaderBytes     Size     `yaml:"max_header_bytes"`
 	MemoryBudget       Size     `yaml:"memory_budget"`
 	MaxWorkers         Num      `yaml:"max_workers"`
+	SchedTarget        Duration `yaml:"sched_target"` // off: no run bound
 	LingerTimeout      Duration `yaml:"linger_timeout"`
 	LingerBytes        Size     `yaml:"linger_bytes"`
 	Loops              Num      `yaml:"loops"`
@@ -152,7 +153,12 @@ type AccessLog struct {
 // Duration is a time.Duration written as a Go duration string.
 type Duration time.Duration
 
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+func (d Duration) MarshalYAML() (any, error) {
+	if d < 0 {
+		return "off", nil // only sched_target may be off
+	}
+	return time.Duration(d).String(), nil
+}
 
 // Size is a byte count written like 256KiB, 1MiB, 10MB or 512; 0 is
 // "auto" (the server's default).
@@ -254,6 +260,7 @@ func (c *Config) fill() {
 	if s.MaxWorkers == 0 {
 		s.MaxWorkers = server.DefaultMaxWorkers
 	}
+	setDur(&s.SchedTarget, server.DefaultSchedTarget)
 	setDur(&s.LingerTimeout, server.DefaultLingerTimeout)
 	if s.LingerBytes == 0 {
 		s.LingerBytes = server.DefaultLingerBytes
@@ -321,6 +328,7 @@ func (s Server) Apply(dst *server.Server) {
 	dst.MaxHeaderBytes = int(s.MaxHeaderBytes)
 	dst.MemoryBudget = int64(s.MemoryBudget)
 	dst.MaxWorkers = int(s.MaxWorkers)
+	dst.SchedTarget = time.Duration(s.SchedTarget)
 	dst.LingerTimeout = time.Duration(s.LingerTimeout)
 	dst.LingerBytes = int(s.LingerBytes)
 	dst.Loops = int(s.Loops)

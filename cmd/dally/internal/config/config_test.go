@@ -204,3 +204,38 @@ func TestNeedsRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedTarget(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"", server.DefaultSchedTarget, ""},
+		{"server:\n  sched_target: 5ms\n", 5 * time.Millisecond, ""},
+		{"server:\n  sched_target: off\n", -1, ""},
+		{"server:\n  sched_target: 0s\n", 0, "sched_target must be more than 0"},
+		{"server:\n  sched_target: soon\n", 0, "is not a duration"},
+	}
+	for _, tt := range tests {
+		c, err := Parse("t.yaml", []byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want one saying %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		var s server.Server
+		c.Server.Apply(&s)
+		if s.SchedTarget != tt.want {
+			t.Errorf("%q: SchedTarget %v, want %v", tt.in, s.SchedTarget, tt.want)
+		}
+		if tt.want < 0 && !strings.Contains(string(c.Canonical()), "sched_target: \"off\"") && !strings.Contains(string(c.Canonical()), "sched_target: off") {
+			t.Errorf("%q: canonical form does not say off:\n%s", tt.in, c.Canonical())
+		}
+	}
+}

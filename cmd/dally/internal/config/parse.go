@@ -230,6 +230,18 @@ func (d *decoder) dur(what string, dst *Duration, zeroOK bool) func(*yaml.Node) 
 	}
 }
 
+// durOrOff is dur (more than 0) or the word off, stored as -1.
+func (d *decoder) durOrOff(what string, dst *Duration) func(*yaml.Node) {
+	plain := d.dur(what, dst, false)
+	return func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Value == "off" {
+			*dst = -1
+			return
+		}
+		plain(n)
+	}
+}
+
 var sizeUnits = []struct {
 	name string
 	n    int64
@@ -401,6 +413,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"max_header_bytes":      d.size("max_header_bytes", &s.MaxHeaderBytes, false),
 				"memory_budget":         d.size("memory_budget", &s.MemoryBudget, true),
 				"max_workers":           d.num("max_workers", &s.MaxWorkers, false, false),
+				"sched_target":          d.durOrOff("sched_target", &s.SchedTarget),
 				"linger_timeout":        d.dur("linger_timeout", &s.LingerTimeout, false),
 				"linger_bytes":          d.size("linger_bytes", &s.LingerBytes, false),
 				"loops":                 d.num("loops", &s.Loops, true, false),
