@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"sync/atomic"
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
@@ -26,7 +27,7 @@ type body struct {
 	expect100 bool   // 100 Continue is owed before the first read
 	done      bool
 	err       error
-	closed    bool
+	closed    atomic.Bool   // Close, or the handler returned: also read by a goroutine the handler left behind
 	got       int64         // bytes read from the socket for this body
 	waited    time.Duration // time spent waiting for the client to send more
 }
@@ -34,7 +35,7 @@ type body struct {
 var errBodyClosed = errors.New("http: invalid Read on closed Body")
 
 func (b *body) Read(p []byte) (int, error) {
-	if b.closed {
+	if b.closed.Load() {
 		return 0, errBodyClosed
 	}
 	if b.err != nil {
@@ -216,7 +217,7 @@ func (b *body) setTrailers() {
 // Close marks the body closed; the server discards the rest after the
 // handler returns.
 func (b *body) Close() error {
-	b.closed = true
+	b.closed.Store(true)
 	return nil
 }
 

@@ -44,9 +44,19 @@ func (c *conn) handle(w *worker) bool {
 
 	persistent := h1.Persistent(hr.Major, hr.Minor, hr.Conn, h1.RoleServer)
 	kind, length := h1.RequestBody(hr)
-	rw := &response{
+	// The ResponseWriter and its header map are the worker's, reused from
+	// request to request: a handler may not use them after it returns
+	// (http.ResponseWriter's contract), and the request, its header and
+	// its body, which it may keep, are new each time.
+	if w.header == nil {
+		w.header = make(http.Header)
+	} else {
+		clear(w.header)
+	}
+	rw := &w.rw
+	*rw = response{
 		c: c, w: w, req: req,
-		header:   make(http.Header),
+		header:   w.header,
 		reqMajor: hr.Major, reqMinor: hr.Minor,
 		keepAlive: persistent,
 		declared:  -1,
@@ -77,6 +87,12 @@ func (c *conn) handle(w *worker) bool {
 	rw.req = req
 
 	c.runHandler(rw, req)
+	if b != nil {
+		// A body kept past the handler reads as closed (as in net/http),
+		// never through the next request's ResponseWriter; drain below
+		// reads underneath.
+		b.closed.Store(true)
+	}
 	s.press.completed.Add(1)
 
 	c.mu.Lock()
@@ -98,6 +114,7 @@ func (c *conn) handle(w *worker) bool {
 	if rw.keepAlive && b != nil && !b.done && !b.drain() {
 		rw.keepAlive = false
 	}
+
 	if rw.err != nil {
 		why := reasonError
 		if rw.err == errTimeout {

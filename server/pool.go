@@ -20,6 +20,8 @@ type worker struct {
 	req      h1.Request // the head being served; aliases the connection's buffer
 	headLen  int
 	tmpl     http.Request // newRequest's template, copied by WithContext
+	rw       response     // the ResponseWriter of the request being served
+	header   http.Header  // rw's header map, cleared between requests
 }
 
 // workerPool runs connections on a bounded set of goroutines: parked
@@ -208,6 +210,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 			p.mu.Unlock()
 			return
 		}
+		w.rw = response{} // what the last request referenced can go
 		w.parkedAt = evloop.Now()
 		p.parked = append(p.parked, w)
 		p.mu.Unlock()

@@ -192,3 +192,30 @@ func TestNewcomerServedAmidCPUBoundPipelining(t *testing.T) {
 		t.Errorf("the newcomer's handler ran after %d of %d greedy requests: it waited behind them", n, conns*depth)
 	}
 }
+
+// The ResponseWriter is reused from request to request on a worker; a
+// request body kept past its handler reads as closed, never as the next
+// request's bytes.
+func TestBodyKeptPastHandlerReadsClosed(t *testing.T) {
+	kept := make(chan io.Reader, 1)
+	_, addr := startServer(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/keep" {
+			kept <- r.Body
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	w := dial(t, addr)
+	w.send("POST /keep HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst")
+	if resp, body := w.response("POST"); resp.StatusCode != 200 || body != "/keep" {
+		t.Fatalf("POST /keep: %d %q", resp.StatusCode, body)
+	}
+	body := <-kept
+	w.send("POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond")
+	if resp, got := w.response("POST"); resp.StatusCode != 200 || got != "/next" {
+		t.Fatalf("POST /next: %d %q", resp.StatusCode, got)
+	}
+	b := make([]byte, 16)
+	if n, err := body.Read(b); n != 0 || err == nil {
+		t.Fatalf("kept body after its handler: %d bytes %q, err %v; want 0 and an error", n, b[:n], err)
+	}
+}
