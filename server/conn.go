@@ -79,6 +79,7 @@ type conn struct {
 	readLimit  time.Duration // this request's body wait bound, if the handler set one
 	writeLimit time.Duration // this request's write wait bound, if the handler set one
 	remoteStr  string
+	remoteTCP  atomic.Pointer[net.TCPAddr] // remote as a net.Addr, made on first use
 }
 
 func (c *conn) bodyLimit() time.Duration {
@@ -222,8 +223,21 @@ func (s *Server) disconnect(c *conn) {
 
 func (s *Server) hook(c *conn, st State) {
 	if s.ConnState != nil {
-		s.ConnState(ConnInfo{ID: c.id, Remote: net.TCPAddrFromAddrPort(c.remote)}, st)
+		s.ConnState(c.info(), st)
 	}
+}
+
+// info is the connection as ConnState and ConnInfoFromContext show it; its
+// address is made once per connection, not at each state change.
+func (c *conn) info() ConnInfo {
+	a := c.remoteTCP.Load()
+	if a == nil {
+		a = net.TCPAddrFromAddrPort(c.remote)
+		if !c.remoteTCP.CompareAndSwap(nil, a) {
+			a = c.remoteTCP.Load()
+		}
+	}
+	return ConnInfo{ID: c.id, Remote: a}
 }
 
 // OnEvent runs on the loop goroutine. See evloop.Handler.

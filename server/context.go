@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"sync"
 	"time"
 )
@@ -58,7 +57,7 @@ func ConnInfoFromContext(ctx context.Context) (ConnInfo, bool) {
 	if !ok {
 		return ConnInfo{}, false
 	}
-	return ConnInfo{ID: c.id, Remote: net.TCPAddrFromAddrPort(c.remote)}, true
+	return c.info(), true
 }
 
 // ConnIDFromContext returns the id of the connection a request arrived on
