@@ -83,11 +83,11 @@ func (rw *response) WriteHeader(code int) {
 	}
 	rw.wroteHeader = true
 	rw.status = code
-	if cl := rw.header.Get("Content-Length"); cl != "" {
+	if cl := first(rw.header, "Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			rw.declared = n
 		} else {
-			rw.header.Del("Content-Length")
+			delete(rw.header, "Content-Length")
 		}
 	}
 }
@@ -189,7 +189,7 @@ func (rw *response) commit(final bool) {
 	}
 
 	// Persistence for this response (RFC 9112 §9.3, §9.6).
-	if strings.EqualFold(h.Get("Connection"), "close") {
+	if strings.EqualFold(first(h, "Connection"), "close") {
 		rw.keepAlive = false
 	}
 	if rw.keepAlive {
@@ -215,9 +215,11 @@ func (rw *response) commit(final bool) {
 			rw.trailers = append(rw.trailers, splitComma(v)...)
 		}
 	}
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) && rw.mode == h1.BodyChunked {
-			rw.trailers = append(rw.trailers, k)
+	if rw.mode == h1.BodyChunked {
+		for k := range h {
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				rw.trailers = append(rw.trailers, k)
+			}
 		}
 	}
 
@@ -333,6 +335,15 @@ func (rw *response) finish() {
 }
 
 func textprotoKey(s string) string { return http.CanonicalHeaderKey(s) }
+
+// first is h.Get for a key already in canonical form, without
+// canonicalising it again on every response.
+func first(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
 
 // reset500 answers 500 after a panic that happened before anything was sent.
 func (rw *response) reset500() {

@@ -117,7 +117,13 @@ func (cs *Clients) decay(v float64, from, now int64) float64 {
 	if now <= from || v == 0 {
 		return v
 	}
-	return v * math.Exp(-float64(now-from)/float64(cs.window()))
+	x := float64(now-from) / float64(cs.window())
+	if x < 1e-3 {
+		// Requests a few milliseconds apart, the common case under load:
+		// e^-x to within x³/6 (< 2e-10) without calling Exp.
+		return v * (1 - x + x*x/2)
+	}
+	return v * math.Exp(-x)
 }
 
 // Len is the number of client records held: clients with connections

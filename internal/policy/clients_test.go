@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -303,6 +304,18 @@ func TestClientsScoreDecays(t *testing.T) {
 	for _, tt := range tests {
 		if got := cs.Score(c, tt.at); got < tt.want*0.999 || got > tt.want*1.001 {
 			t.Errorf("Score at %v = %v, want %v", time.Duration(tt.at), got, tt.want)
+		}
+	}
+}
+
+// decay's short-interval form agrees with Exp.
+func TestClientsDecayShortIntervals(t *testing.T) {
+	var cs Clients
+	for _, dt := range []time.Duration{0, time.Microsecond, time.Millisecond, 9 * time.Millisecond, 11 * time.Millisecond, time.Second, time.Minute} {
+		got := cs.decay(1000, 0, int64(dt))
+		want := 1000 * math.Exp(-float64(dt)/float64(DefaultClientWindow))
+		if math.Abs(got-want) > 1e-6 {
+			t.Errorf("decay over %v: %v, want %v", dt, got, want)
 		}
 	}
 }
