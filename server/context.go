@@ -28,6 +28,10 @@ type reqContext struct {
 	err    error         // guarded by mu
 	stop   func() bool   // guarded by mu: ends the watch on parent
 	afters []*afterFunc  // guarded by mu
+	// The first AfterFunc (the common case: one client or proxy watching
+	// the request) lives here, without an allocation for it or the list.
+	first    afterFunc     // guarded by mu
+	afterBuf [1]*afterFunc // guarded by mu: afters' first backing array
 }
 
 type afterFunc struct {
@@ -121,12 +125,19 @@ func (c *reqContext) watchParent() {
 // AfterFunc makes reqContext an "afterFuncer" to the context package: f
 // runs in its own goroutine once c is done; stop prevents that.
 func (c *reqContext) AfterFunc(f func()) (stop func() bool) {
-	a := &afterFunc{f: f}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		go f()
 		return func() bool { return false }
+	}
+	var a *afterFunc
+	if c.first.f == nil {
+		c.first.f = f
+		a = &c.first
+		c.afters = c.afterBuf[:0]
+	} else {
+		a = &afterFunc{f: f}
 	}
 	c.afters = append(c.afters, a)
 	watch := c.stop == nil
