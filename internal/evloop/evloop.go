@@ -91,6 +91,7 @@ type Loop struct {
 	helpEvents   []netpoll.Event // guarded by turn: Help's batch
 	helpHandlers []Handler       // guarded by turn
 	helping      bool            // guarded by turn: the turn is a Help
+	closed       bool            // guarded by turn: Run has returned and closed the poller
 }
 
 // New creates a loop with its own poller.
@@ -214,7 +215,14 @@ func (l *Loop) Stop() {
 
 // Run is the loop; it returns after Stop, having closed the poller.
 func (l *Loop) Run() error {
-	defer l.poller.Close()
+	defer func() {
+		// Under turn: a Help that comes later must not poll a closed
+		// descriptor, whose number another poller may have by then.
+		l.turn.Lock()
+		l.closed = true
+		l.poller.Close()
+		l.turn.Unlock()
+	}()
 	events := make([]netpoll.Event, EventsPerTurn)
 	var lastTick int64
 	handlers := make([]Handler, EventsPerTurn)
@@ -301,6 +309,9 @@ func (l *Loop) Help(now int64) bool {
 		return false
 	}
 	defer l.turn.Unlock()
+	if l.closed {
+		return false
+	}
 	l.lastTurn.Store(now)
 	l.helping = true
 	defer func() { l.helping = false }()

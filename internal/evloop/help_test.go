@@ -71,3 +71,21 @@ func TestHelpRunsALateLoopsEvents(t *testing.T) {
 		t.Fatal("Help ran again right after a helped turn")
 	}
 }
+
+// After Run returns, Help does nothing: the poller's descriptor is closed
+// and its number may already belong to another poller.
+func TestHelpAfterStop(t *testing.T) {
+	l, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- l.Run() }()
+	l.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.Help(Now() + int64(time.Hour)) {
+		t.Fatal("Help ran a turn on a stopped loop")
+	}
+}
