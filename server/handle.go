@@ -114,7 +114,6 @@ func (c *conn) handle(w *worker) bool {
 	if rw.keepAlive && b != nil && !b.done && !b.drain() {
 		rw.keepAlive = false
 	}
-
 	if rw.err != nil {
 		why := reasonError
 		if rw.err == errTimeout {

@@ -97,16 +97,14 @@ func (p *workerPool) dispatch(c *conn) {
 		p.startLocked(c)
 		return
 	}
-	if p.closed {
+	// Behind those already waiting; then start workers for the queue's
+	// head while the bounds allow (connections that helped loop turns
+	// queued, see enqueue, are started here, from the loop).
+	if !p.pushLocked(c) {
 		p.mu.Unlock()
 		c.closeNow(reasonDrain)
 		return
 	}
-	// Behind those already waiting; then start workers for the queue's
-	// head while the bounds allow (connections that helped loop turns
-	// queued, see enqueue, are started here, from the loop).
-	p.queue.Push(&c.sched, c.key)
-	p.nq.Add(1)
 	p.kickLocked()
 }
 
@@ -139,20 +137,23 @@ func (p *workerPool) kickLocked() {
 // next tick, starts more workers for the queue if the bounds allow.
 func (p *workerPool) enqueue(c *conn) {
 	p.mu.Lock()
-	p.pushLocked(c)
+	ok := p.pushLocked(c)
+	p.mu.Unlock()
+	if !ok {
+		c.closeNow(reasonDrain)
+	}
 }
 
-// pushLocked queues c; after close, which took every queued connection,
-// it closes c instead. Called with mu held; returns with it released.
-func (p *workerPool) pushLocked(c *conn) {
+// pushLocked queues c and reports true, unless the pool is closed (close
+// took every queued connection): then the caller closes c, after
+// unlocking. Called with mu held.
+func (p *workerPool) pushLocked(c *conn) bool {
 	if p.closed {
-		p.mu.Unlock()
-		c.closeNow(reasonDrain)
-		return
+		return false
 	}
 	p.queue.Push(&c.sched, c.key)
 	p.nq.Add(1)
-	p.mu.Unlock()
+	return true
 }
 
 func (p *workerPool) queued() bool { return p.nq.Load() > 0 }
@@ -188,10 +189,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 		case <-w.wake:
 		default:
 		}
-		c.serve(w)
-		// Before taking the next connection in the fair order, let the
-		// loops report what arrived meanwhile, if they are late.
-		p.s.helpLoops()
+		c.serve(w) // helps late loops after each request (helpLoops)
 		p.mu.Lock()
 		if p.busy <= p.run.Limit() {
 			if c = p.popLocked(); c != nil {
@@ -222,7 +220,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 
 // helpLoops runs a turn of each loop that is late (evloop.Loop.Help), so
 // that what arrived while the processors were busy joins the queue before
-// the next request is chosen. Workers call it between requests.
+// the next request is chosen. Workers call it after each request.
 func (s *Server) helpLoops() {
 	now := evloop.Now()
 	for _, l := range s.loops {

@@ -155,9 +155,11 @@ type Server struct {
 	// request per connection per turn, clients by deficit round robin)
 	// instead of the Go scheduler's first-come order, so that a client with
 	// one request is not served after every busy connection (the capture
-	// effect). The bound falls to 3/4 of what runs while the delay exceeds
-	// the target, doubles while it is under a quarter of it, never goes
-	// below max(8, 4×GOMAXPROCS), and is MaxWorkers when the CPU keeps up.
+	// effect). While the delay exceeds the target the bound falls to what
+	// runs times target/delay (at most 3/4 of it), never below
+	// max(8, 4×GOMAXPROCS); under a quarter of it, it doubles while
+	// connections wait and creeps back when none do, up to MaxWorkers.
+	// See policy.RunLimit.
 	// Default 2 ms; negative turns the bound off.
 	SchedTarget time.Duration
 	// LingerTimeout and LingerBytes bound the drain of a closing connection.
