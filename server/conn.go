@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -810,7 +811,13 @@ func (c *conn) serve(w *worker) {
 		if !c.handle(w) {
 			return
 		}
-		c.srv.helpLoops()
+		if c.srv.helpLoops() {
+			// The processors are saturated: a worker that goes on with
+			// its pipelined requests would keep the processor for a whole
+			// time slice (10 ms) while the goroutine serving a newcomer
+			// waits behind it. One request, then the others' turn.
+			runtime.Gosched()
+		}
 		// One request per connection per turn: with pipelined input left
 		// and another client's connection waiting for a worker, go to the
 		// back.

@@ -220,12 +220,15 @@ func (w *worker) run(p *workerPool, c *conn) {
 
 // helpLoops runs a turn of each loop that is late (evloop.Loop.Help), so
 // that what arrived while the processors were busy joins the queue before
-// the next request is chosen. Workers call it after each request.
-func (s *Server) helpLoops() {
+// the next request is chosen. Workers call it after each request. It
+// reports whether a loop was late: the processors are saturated.
+func (s *Server) helpLoops() bool {
 	now := evloop.Now()
+	late := false
 	for _, l := range s.loops {
-		l.Help(now)
+		late = l.Help(now) || late
 	}
+	return late
 }
 
 // reap ends workers parked longer than idleWorkerTTL (oldest first: they
