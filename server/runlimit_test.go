@@ -131,8 +131,9 @@ func TestCloseClosesQueuedConnections(t *testing.T) {
 // another client's one request is served within a few turns, not after
 // theirs. The server counts the greedy requests it has run when the
 // newcomer's handler starts (server side: the test's own client shares the
-// processor): it must start before most of their work is done (with
-// first-come order it waits behind nearly all of it).
+// processor): it must start within the first eighth of their work. It
+// starts after 28-42 of the 800 here; with the run bound, the helped loops
+// and the yield all turned off, after 330-345 (the Go scheduler's order).
 func TestNewcomerServedAmidCPUBoundPipelining(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const conns, depth = 20, 40
@@ -188,7 +189,7 @@ func TestNewcomerServedAmidCPUBoundPipelining(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("the newcomer's handler ran after %d of %d greedy requests", at.Load(), conns*depth)
-	if n := at.Load(); n < 0 || n > conns*depth/2 {
+	if n := at.Load(); n < 0 || n > conns*depth/8 {
 		t.Errorf("the newcomer's handler ran after %d of %d greedy requests: it waited behind them", n, conns*depth)
 	}
 }
