@@ -68,6 +68,8 @@ type conn struct {
 	rbuf       []byte        // nil while idle
 	rpos, rend int           // unread input is rbuf[rpos:rend]
 	headStart  int64         // loop clock at the first byte of the head being read
+	readAt     int64         // owner only: loop clock at the last read that returned bytes
+	waited     bool          // owner only: a wait since the worker's clock was read (it is stale)
 	nreq       int           // requests started on this connection
 	served     atomic.Int32  // nreq, readable by ConnTable
 	created    int64         // Immutable: loop clock at accept
@@ -434,7 +436,7 @@ func (c *conn) admitRequest(w *worker) bool {
 		return true
 	}
 	s.clientsMu.Lock()
-	v := s.clients.Request(c.client, evloop.Now(), s.press.greedy.Load())
+	v := s.clients.Request(c.client, c.readAt, s.press.greedy.Load())
 	s.clientsMu.Unlock()
 	switch v.Decision {
 	case policy.Pause:
@@ -486,6 +488,7 @@ var errClosed = errors.New("dally: connection closed")
 // wait blocks the owner until the loop reports readiness (read or write),
 // the deadline passes, or the connection is aborted.
 func (c *conn) wait(wake chan struct{}, forWrite bool, limit time.Duration) error {
+	c.waited = true
 	c.mu.Lock()
 	for {
 		if c.state != StateActive {
@@ -608,10 +611,22 @@ func (c *conn) writeNoWait() {
 	c.out = nil
 }
 
+// clock is the loop clock as the worker last read it for this
+// connection, read again if there is none or a wait came since.
+func (c *conn) clock(w *worker) int64 {
+	if c.waited {
+		c.waited, w.now = false, 0
+	}
+	if w.now == 0 {
+		w.now = evloop.Now()
+	}
+	return w.now
+}
+
 // goIdle is called by the owner after a read said EAGAIN with no
 // unparsed input. It returns false when readiness arrived meanwhile, in
 // which case the owner keeps the connection and reads again.
-func (c *conn) goIdle() bool {
+func (c *conn) goIdle(now int64) bool {
 	c.mu.Lock()
 	if c.readable {
 		c.readable = false
@@ -619,7 +634,6 @@ func (c *conn) goIdle() bool {
 		return false
 	}
 	c.releaseBuffers()
-	now := evloop.Now()
 	c.setState(StateIdle)
 	c.srv.idle.push(c, now)
 	c.mu.Unlock()
@@ -804,6 +818,7 @@ func (c *conn) abort(r closeReason) {
 // serve runs on a worker: read heads, run handlers, answer, until the
 // connection goes idle, waits for more of a head, or closes.
 func (c *conn) serve(w *worker) {
+	w.now = 0
 	for {
 		if !c.readHead(w) || !c.admitRequest(w) {
 			return
@@ -811,7 +826,7 @@ func (c *conn) serve(w *worker) {
 		if !c.handle(w) {
 			return
 		}
-		if c.srv.helpLoops() {
+		if c.srv.helpLoops(c.clock(w)) {
 			// The processors are saturated: a worker that goes on with
 			// its pipelined requests would keep the processor for a whole
 			// time slice (10 ms) while the goroutine serving a newcomer
@@ -870,15 +885,17 @@ func (c *conn) readHead(w *worker) bool {
 		// arriving since raise an edge that goIdle sees as readable.
 		if !had && c.drained && !c.finEdge {
 			c.drained = false
-			if c.goIdle() {
+			if c.goIdle(c.clock(w)) {
 				return false
 			}
 		}
 		n, err := c.read()
 		switch {
 		case n > 0:
+			w.now = 0
+			c.readAt = evloop.Now()
 			if !had {
-				c.headStart = evloop.Now()
+				c.headStart = c.readAt
 			}
 		case err == nil: // FIN
 			if had {
@@ -888,7 +905,7 @@ func (c *conn) readHead(w *worker) bool {
 			return false
 		case err == unix.EAGAIN:
 			if !had {
-				if c.goIdle() {
+				if c.goIdle(c.clock(w)) {
 					return false
 				}
 			} else if c.headTooSlow(evloop.Now()) {

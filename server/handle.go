@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/dallyhttp/dally/h1"
 )
@@ -19,13 +20,14 @@ import (
 func (c *conn) handle(w *worker) bool {
 	s := c.srv
 	hr := &w.req
+	w.now = 0 // read again when the response is finished
 	c.rpos += w.headLen
 	c.nreq++
 	c.wSent, c.wWaited = 0, 0
 	c.served.Store(int32(c.nreq))
 
 	// Checks that belong to the server rather than to the wire codec.
-	if !s.methods[string(hr.Method)] {
+	if !standardMethod(hr.Method) && !s.methods[string(hr.Method)] {
 		c.fail(w, &h1.Error{Status: 501, Reason: "method not implemented"})
 		return false
 	}
@@ -35,7 +37,7 @@ func (c *conn) handle(w *worker) bool {
 		c.fail(w, &h1.Error{Status: 417, Reason: "unsupported expectation"})
 		return false
 	}
-	req, err := c.newRequest(w, hr)
+	req, ctx, err := c.newRequest(w, hr)
 	if err != nil {
 		c.fail(w, &h1.Error{Status: 400, Reason: "malformed request target"})
 		return false
@@ -72,8 +74,7 @@ func (c *conn) handle(w *worker) bool {
 		rw.body = b
 	}
 
-	ctx := newReqContext(c.ctx)
-	ctx.conn = c
+	ctx.parent, ctx.conn = c.ctx, c
 	cancel := func() { ctx.cancel(context.Canceled) }
 	c.mu.Lock()
 	c.cancel = ctx
@@ -199,26 +200,39 @@ func (h *headStrings) of(b []byte) string {
 	return h.s[off : off+len(b)]
 }
 
+// reqAlloc is what a request needs besides the http.Request itself and
+// its header map, in one allocation: the URL, the context and the field
+// values of a typical head.
+type reqAlloc struct {
+	ctx  reqContext
+	url  url.URL
+	vals [8]string
+}
+
+// maxDupScan is the most fields whose names newRequest compares with each
+// other to find repeats; a longer head asks the map.
+const maxDupScan = 32
+
 // newRequest builds the http.Request from a parsed head (the head's bytes
 // end at c.rpos). It copies what it keeps: the buffer is reused by the
 // next request.
-func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, error) {
+func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext, error) {
 	hs := headStrings{head: c.rbuf[c.rpos-w.headLen : c.rpos]}
 	hs.s = string(hs.head)
 	target := hs.of(hr.Target)
-	var u *url.URL
-	var err error
+	a := &reqAlloc{}
+	u := &a.url
 	switch hr.Form {
 	case h1.FormAuthority:
-		u = &url.URL{Host: target}
+		u.Host = target
 	case h1.FormAsterisk:
-		u = &url.URL{Path: "*"}
+		u.Path = "*"
 	default:
-		u, err = url.ParseRequestURI(target)
-		if err != nil {
-			return nil, err
+		if err := parseTarget(u, target); err != nil {
+			return nil, nil, err
 		}
 	}
+	nf := len(hr.Fields)
 	// The worker's template is filled here and copied by WithContext, so a
 	// request costs one http.Request, not two.
 	req := &w.tmpl
@@ -228,31 +242,59 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, error) {
 		Proto:      protoString(hr.Major, hr.Minor),
 		ProtoMajor: hr.Major,
 		ProtoMinor: hr.Minor,
-		Header:     make(http.Header, len(hr.Fields)),
+		Header:     make(http.Header, nf),
 		RequestURI: target,
 		RemoteAddr: c.remoteAddr(),
 	}
 	// One backing array for the values of every field; a name that repeats
-	// grows its own slice.
-	vals := make([]string, len(hr.Fields))
+	// grows its own slice. Repeats are found by comparing the (few) names,
+	// so the map is written once per name and not read.
+	vals := a.vals[:]
+	if nf > len(a.vals) {
+		vals = make([]string, nf)
+	}
+	var keyBuf [maxDupScan]string
+	keys := keyBuf[:0]
+	var host string
+	hasHost, hasTrailer := false, false
 	for i, f := range hr.Fields {
 		k := canonicalKey(f.Name)
 		v := hs.of(f.Value)
-		if old, ok := req.Header[k]; ok {
-			req.Header[k] = append(old, v)
+		switch k {
+		case "Host":
+			// As in net/http, Host moves from the header map to req.Host
+			// (the first one: h1 refuses a head with two).
+			if !hasHost {
+				host, hasHost = v, true
+			}
+			continue
+		case "Trailer":
+			hasTrailer = true
+		}
+		dup := false
+		if nf > maxDupScan {
+			_, dup = req.Header[k]
+		} else {
+			for _, prev := range keys {
+				if prev == k {
+					dup = true
+					break
+				}
+			}
+			keys = append(keys, k)
+		}
+		if dup {
+			req.Header[k] = append(req.Header[k], v)
 			continue
 		}
 		vals[i] = v
 		req.Header[k] = vals[i : i+1 : i+1]
 	}
-	// RFC 9112 §3.2.2: the authority of an absolute-form target is the
-	// host. As in net/http, Host moves from the header map to req.Host.
-	host := req.Header["Host"]
-	delete(req.Header, "Host")
+	// RFC 9112 §3.2.2: the authority of an absolute-form target is the host.
 	if u.Host != "" {
 		req.Host = u.Host
-	} else if len(host) > 0 {
-		req.Host = host[0]
+	} else if hasHost {
+		req.Host = host
 	}
 	kind, n := h1.RequestBody(hr)
 	switch kind {
@@ -264,20 +306,86 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, error) {
 		req.ContentLength = n
 	}
 	req.Close = !h1.Persistent(hr.Major, hr.Minor, hr.Conn, h1.RoleServer)
-	if vs := req.Header["Trailer"]; len(vs) > 0 {
+	if hasTrailer {
 		req.Trailer = http.Header{}
-		for _, v := range vs {
+		for _, v := range req.Header["Trailer"] {
 			for _, name := range splitComma(v) {
 				req.Trailer[textproto.CanonicalMIMEHeaderKey(name)] = nil
 			}
 		}
 	}
-	return req, nil
+	return req, &a.ctx, nil
+}
+
+// parseTarget is url.ParseRequestURI into u, without its work and its
+// allocation for the common target: an origin-form path of characters
+// that need no escaping, with or without a query.
+func parseTarget(u *url.URL, target string) error {
+	if len(target) > 0 && target[0] == '/' {
+		path, query, hasQuery := strings.Cut(target, "?")
+		if plainPath(path) && !hasCTL(query) {
+			*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+			return nil
+		}
+	}
+	p, err := url.ParseRequestURI(target)
+	if err != nil {
+		return err
+	}
+	*u = *p
+	return nil
+}
+
+// isPlainPathChar: unreserved characters, "/", and the sub-delims that
+// url.URL's path escaping leaves alone, so that Path is the target's path
+// as is and RawPath is empty.
+var isPlainPathChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~/$&+,:;=@" {
+		t[c] = true
+	}
+	return t
+}()
+
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !isPlainPathChar[p[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // Common methods and field names are shared strings, so a typical request
 // does not allocate them.
 var commonMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
+
+// standardMethod reports RFC 9110's methods and PATCH, which every
+// server accepts (Server.methods holds them and ExtraMethods).
+func standardMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
+		return true
+	}
+	return false
+}
 
 func methodString(m []byte, hs *headStrings) string {
 	for _, s := range commonMethods {
@@ -298,17 +406,87 @@ func protoString(major, minor int) string {
 	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 
-var commonKeys = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language",
-		"Connection", "Content-Length", "Content-Type", "Cookie", "Referer", "Cache-Control",
-		"If-None-Match", "If-Modified-Since", "Upgrade-Insecure-Requests", "Origin", "Pragma",
-		"Authorization", "Transfer-Encoding", "Expect", "Keep-Alive", "Te", "Upgrade", "Range",
-		"X-Forwarded-For", "X-Request-Id", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-Dest"} {
-		m[k] = k
+// commonKey returns the shared string for a common field name in
+// canonical form (a switch: no hashing), or "".
+func commonKey(k []byte) string {
+	switch string(k) {
+	case "Host":
+		return "Host"
+	case "User-Agent":
+		return "User-Agent"
+	case "Accept":
+		return "Accept"
+	case "Accept-Encoding":
+		return "Accept-Encoding"
+	case "Accept-Language":
+		return "Accept-Language"
+	case "Connection":
+		return "Connection"
+	case "Content-Length":
+		return "Content-Length"
+	case "Content-Type":
+		return "Content-Type"
+	case "Cookie":
+		return "Cookie"
+	case "Referer":
+		return "Referer"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "If-None-Match":
+		return "If-None-Match"
+	case "If-Modified-Since":
+		return "If-Modified-Since"
+	case "Upgrade-Insecure-Requests":
+		return "Upgrade-Insecure-Requests"
+	case "Origin":
+		return "Origin"
+	case "Pragma":
+		return "Pragma"
+	case "Authorization":
+		return "Authorization"
+	case "Transfer-Encoding":
+		return "Transfer-Encoding"
+	case "Expect":
+		return "Expect"
+	case "Keep-Alive":
+		return "Keep-Alive"
+	case "Te":
+		return "Te"
+	case "Upgrade":
+		return "Upgrade"
+	case "Range":
+		return "Range"
+	case "X-Forwarded-For":
+		return "X-Forwarded-For"
+	case "X-Request-Id":
+		return "X-Request-Id"
+	case "Sec-Fetch-Mode":
+		return "Sec-Fetch-Mode"
+	case "Sec-Fetch-Site":
+		return "Sec-Fetch-Site"
+	case "Sec-Fetch-Dest":
+		return "Sec-Fetch-Dest"
+	case "Trailer":
+		return "Trailer"
+	case "X-Forwarded-Proto":
+		return "X-Forwarded-Proto"
+	case "X-Forwarded-Host":
+		return "X-Forwarded-Host"
+	case "Via":
+		return "Via"
+	case "Forwarded":
+		return "Forwarded"
+	case "X-Real-Ip":
+		return "X-Real-Ip"
+	case "Accept-Charset":
+		return "Accept-Charset"
+	case "Dnt":
+		return "Dnt"
+	case "Sec-Fetch-User":
+		return "Sec-Fetch-User"
 	}
-	return m
-}()
+	return ""
+}
 
 // canonicalKey is textproto.CanonicalMIMEHeaderKey without an allocation
 // for canonical spellings of common fields.
@@ -325,7 +503,7 @@ func canonicalKey(name []byte) string {
 			tmp[i] = ch
 			upper = ch == '-'
 		}
-		if k, ok := commonKeys[string(tmp[:len(name)])]; ok {
+		if k := commonKey(tmp[:len(name)]); k != "" {
 			return k
 		}
 	}

@@ -17,11 +17,16 @@ type worker struct {
 	wake     chan struct{} // readiness and deadlines of the owned connection
 	work     chan *conn    // hand-off from dispatch; nil asks the worker to exit
 	parkedAt int64
-	req      h1.Request // the head being served; aliases the connection's buffer
-	headLen  int
-	tmpl     http.Request // newRequest's template, copied by WithContext
-	rw       response     // the ResponseWriter of the request being served
-	header   http.Header  // rw's header map, cleared between requests
+	// now is the loop clock read when the last response was finished (0:
+	// none since the worker took the connection, or a wait since): the
+	// reads that follow a request (helping loops, going idle, parking)
+	// share it rather than each reading the clock.
+	now     int64
+	req     h1.Request // the head being served; aliases the connection's buffer
+	headLen int
+	tmpl    http.Request // newRequest's template, copied by WithContext
+	rw      response     // the ResponseWriter of the request being served
+	header  http.Header  // rw's header map, cleared between requests
 }
 
 // workerPool runs connections on a bounded set of goroutines: parked
@@ -209,7 +214,10 @@ func (w *worker) run(p *workerPool, c *conn) {
 			return
 		}
 		w.rw = response{} // what the last request referenced can go
-		w.parkedAt = evloop.Now()
+		w.parkedAt = w.now
+		if w.parkedAt == 0 {
+			w.parkedAt = evloop.Now()
+		}
 		p.parked = append(p.parked, w)
 		p.mu.Unlock()
 		if c = <-w.work; c == nil {
@@ -222,8 +230,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 // that what arrived while the processors were busy joins the queue before
 // the next request is chosen. Workers call it after each request. It
 // reports whether a loop was late: the processors are saturated.
-func (s *Server) helpLoops() bool {
-	now := evloop.Now()
+func (s *Server) helpLoops(now int64) bool {
 	late := false
 	for _, l := range s.loops {
 		late = l.Help(now) || late

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
+	"github.com/dallyhttp/dally/internal/evloop"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +75,7 @@ func (rw *response) WriteHeader(code int) {
 		}
 		c := rw.c
 		c.out = h1.AppendStatusLine(c.out, 1, 1, code, "")
-		c.out = appendHeader(c.out, rw.header)
+		c.out, _ = appendHeader(c.out, rw.header, false, nil)
 		c.out = append(c.out, "\r\n"...)
 		if err := c.flush(rw.w.wake); err != nil {
 			rw.err = err
@@ -188,8 +189,25 @@ func (rw *response) commit(final bool) {
 		rw.closeWhy = reasonClose
 	}
 
+	if c.out == nil {
+		c.out = getBuf()[:0]
+	}
+	b := h1.AppendStatusLine(c.out, 1, 1, rw.status, "")
+	// One pass over the handler's fields writes them and notes those the
+	// server acts on.
+	var seen headerSeen
+	b, seen = appendHeader(b, h, rw.mode == h1.BodyChunked, &rw.trailers)
+	if !seen.date {
+		b = append(b, "Date: "...)
+		b = append(b, httpDate(rw.w.now)...)
+		b = append(b, "\r\n"...)
+	}
+	if !seen.contentType && rw.mode != h1.BodyNone && len(rw.pending) > 0 {
+		b = h1.AppendField(b, "Content-Type", http.DetectContentType(rw.pending))
+	}
+
 	// Persistence for this response (RFC 9112 §9.3, §9.6).
-	if strings.EqualFold(first(h, "Connection"), "close") {
+	if seen.close {
 		rw.keepAlive = false
 	}
 	if rw.keepAlive {
@@ -210,32 +228,6 @@ func (rw *response) commit(final bool) {
 		rw.closeWhy = reasonClose
 	}
 
-	if tr := h["Trailer"]; len(tr) > 0 && rw.mode == h1.BodyChunked {
-		for _, v := range tr {
-			rw.trailers = append(rw.trailers, splitComma(v)...)
-		}
-	}
-	if rw.mode == h1.BodyChunked {
-		for k := range h {
-			if strings.HasPrefix(k, http.TrailerPrefix) {
-				rw.trailers = append(rw.trailers, k)
-			}
-		}
-	}
-
-	if c.out == nil {
-		c.out = getBuf()[:0]
-	}
-	b := h1.AppendStatusLine(c.out, 1, 1, rw.status, "")
-	if _, ok := h["Date"]; !ok {
-		b = append(b, "Date: "...)
-		b = append(b, httpDate()...)
-		b = append(b, "\r\n"...)
-	}
-	if _, ok := h["Content-Type"]; !ok && rw.mode != h1.BodyNone && len(rw.pending) > 0 {
-		b = h1.AppendField(b, "Content-Type", http.DetectContentType(rw.pending))
-	}
-	b = appendHeader(b, h)
 	switch rw.mode {
 	case h1.BodyLength:
 		b = append(b, "Content-Length: "...)
@@ -278,18 +270,52 @@ func (s *Server) remainingRequests(done int) int {
 	return s.MaxRequestsPerConn - done
 }
 
-// hopByHopOut are fields the server itself writes; a handler's copies are
-// dropped so that framing and persistence are said once, by the server.
-var hopByHopOut = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true,
-	"Content-Length": true, "Trailer": false,
+// serverField reports the fields the server itself writes; a handler's
+// copies are dropped so that framing and persistence are said once, by the
+// server. (A switch: no hashing on every field of every response.)
+func serverField(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length":
+		return true
+	}
+	return false
+}
+
+// headerSeen is what appendHeader noticed among a handler's fields.
+type headerSeen struct {
+	date, contentType bool
+	close             bool // Connection: close
 }
 
 // appendHeader writes a handler's fields. Values with CR or LF have them
-// replaced by spaces (no response splitting), and invalid names are dropped.
-func appendHeader(b []byte, h http.Header) []byte {
+// replaced by spaces (no response splitting), and invalid names are
+// dropped. With chunked set, it collects the declared trailers (the
+// Trailer field's names, and fields named with http.TrailerPrefix) into
+// trailers.
+func appendHeader(b []byte, h http.Header, chunked bool, trailers *[]string) ([]byte, headerSeen) {
+	var seen headerSeen
 	for k, vs := range h {
-		if hopByHopOut[k] || strings.HasPrefix(k, http.TrailerPrefix) || !h1.ValidFieldName(k) {
+		switch k {
+		case "Date":
+			seen.date = true
+		case "Content-Type":
+			seen.contentType = true
+		case "Connection":
+			seen.close = len(vs) > 0 && strings.EqualFold(vs[0], "close")
+		case "Trailer":
+			if chunked && trailers != nil {
+				for _, v := range vs {
+					*trailers = append(*trailers, splitComma(v)...)
+				}
+			}
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			if chunked && trailers != nil {
+				*trailers = append(*trailers, k)
+			}
+			continue
+		}
+		if serverField(k) || !h1.ValidFieldName(k) {
 			continue
 		}
 		for _, v := range vs {
@@ -305,11 +331,12 @@ func appendHeader(b []byte, h http.Header) []byte {
 			b = append(b, "\r\n"...)
 		}
 	}
-	return b
+	return b, seen
 }
 
 // finish completes the response after the handler returns.
 func (rw *response) finish() {
+	rw.w.now = evloop.Now() // the Date, and what follows the request (conn.clock)
 	if !rw.wroteHeader {
 		rw.WriteHeader(200)
 	}
@@ -452,20 +479,24 @@ func (rw *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nc, bufio.NewReadWriter(bufio.NewReader(rd), bufio.NewWriter(nc)), nil
 }
 
-// httpDate is the Date field value, formatted once per second.
+// httpDate is the Date field value at loop clock now (0: read it),
+// formatted once per second.
 var dateCache atomic.Pointer[dateEntry]
 
 type dateEntry struct {
-	sec int64
-	val string
+	until int64 // loop clock at which the second ends
+	val   string
 }
 
-func httpDate() string {
-	now := time.Now()
-	if d := dateCache.Load(); d != nil && d.sec == now.Unix() {
+func httpDate(now int64) string {
+	if now == 0 {
+		now = evloop.Now()
+	}
+	if d := dateCache.Load(); d != nil && now < d.until {
 		return d.val
 	}
-	d := &dateEntry{sec: now.Unix(), val: now.UTC().Format(http.TimeFormat)}
+	wall := time.Now()
+	d := &dateEntry{until: now + int64(time.Second) - int64(wall.Nanosecond()), val: wall.UTC().Format(http.TimeFormat)}
 	dateCache.Store(d)
 	return d.val
 }

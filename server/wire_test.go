@@ -16,7 +16,7 @@ import (
 
 // startServer serves h on a loopback port and, at cleanup, closes the
 // server and checks that no goroutine and no descriptor was left behind.
-func startServer(t *testing.T, s *Server, h http.Handler) (*Server, string) {
+func startServer(t testing.TB, s *Server, h http.Handler) (*Server, string) {
 	t.Helper()
 	goroutines := runtime.NumGoroutine()
 	fds := countFDs()
@@ -50,7 +50,7 @@ func countFDs() int {
 
 // checkNoLeaks waits a little for goroutines and descriptors to return to
 // their count before the test (parked workers exit with the server).
-func checkNoLeaks(t *testing.T, goroutines, fds int) {
+func checkNoLeaks(t testing.TB, goroutines, fds int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
