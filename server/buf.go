@@ -20,3 +20,43 @@ func putBuf(b []byte) {
 	}
 	bufPool.Put((*[bufSize]byte)(b[:bufSize]))
 }
+
+// workerBufs is how many free buffers a worker keeps: a request cycle takes
+// a read buffer, an output buffer and a body buffer and gives them back,
+// and the worker's own cache spares the shared pool those six trips. A
+// parked worker keeps them (parked workers are few: they are reaped after
+// idleWorkerTTL); an idle connection still holds none.
+const workerBufs = 3
+
+// getBuf takes a buffer from the worker's cache, or the pool.
+func (w *worker) getBuf() []byte {
+	if w.nbuf > 0 {
+		w.nbuf--
+		b := w.bufs[w.nbuf]
+		w.bufs[w.nbuf] = nil
+		return b[:bufSize]
+	}
+	return getBuf()
+}
+
+// putBuf gives a standard buffer to the worker's cache, or the pool.
+func (w *worker) putBuf(b []byte) {
+	if cap(b) != bufSize {
+		return
+	}
+	if w.nbuf < workerBufs {
+		w.bufs[w.nbuf] = b[:0]
+		w.nbuf++
+		return
+	}
+	putBuf(b)
+}
+
+// dropBufs empties the cache into the pool (the worker is ending).
+func (w *worker) dropBufs() {
+	for w.nbuf > 0 {
+		w.nbuf--
+		putBuf(w.bufs[w.nbuf])
+		w.bufs[w.nbuf] = nil
+	}
+}

@@ -626,14 +626,14 @@ func (c *conn) clock(w *worker) int64 {
 // goIdle is called by the owner after a read said EAGAIN with no
 // unparsed input. It returns false when readiness arrived meanwhile, in
 // which case the owner keeps the connection and reads again.
-func (c *conn) goIdle(now int64) bool {
+func (c *conn) goIdle(w *worker, now int64) bool {
 	c.mu.Lock()
 	if c.readable {
 		c.readable = false
 		c.mu.Unlock()
 		return false
 	}
-	c.releaseBuffers()
+	c.releaseBuffersTo(w)
 	c.setState(StateIdle)
 	c.srv.idle.push(c, now)
 	c.mu.Unlock()
@@ -656,13 +656,21 @@ func (c *conn) goReading() bool {
 	return true
 }
 
-func (c *conn) releaseBuffers() {
+func (c *conn) releaseBuffers() { c.releaseBuffersTo(nil) }
+
+// releaseBuffersTo gives the connection's buffers to the worker w (nil:
+// the pool).
+func (c *conn) releaseBuffersTo(w *worker) {
+	put := putBuf
+	if w != nil {
+		put = w.putBuf
+	}
 	if c.rbuf != nil {
-		putBuf(c.rbuf)
+		put(c.rbuf)
 		c.rbuf, c.rpos, c.rend = nil, 0, 0
 	}
 	if c.out != nil {
-		putBuf(c.out)
+		put(c.out)
 	}
 	c.out = nil
 }
@@ -851,7 +859,7 @@ func (c *conn) serve(w *worker) {
 // It returns false when the worker must let go of the connection.
 func (c *conn) readHead(w *worker) bool {
 	if c.rbuf == nil {
-		c.rbuf = getBuf()
+		c.rbuf = w.getBuf()
 	}
 	for {
 		if c.rend > c.rpos {
@@ -885,7 +893,7 @@ func (c *conn) readHead(w *worker) bool {
 		// arriving since raise an edge that goIdle sees as readable.
 		if !had && c.drained && !c.finEdge {
 			c.drained = false
-			if c.goIdle(c.clock(w)) {
+			if c.goIdle(w, c.clock(w)) {
 				return false
 			}
 		}
@@ -905,7 +913,7 @@ func (c *conn) readHead(w *worker) bool {
 			return false
 		case err == unix.EAGAIN:
 			if !had {
-				if c.goIdle(c.clock(w)) {
+				if c.goIdle(w, c.clock(w)) {
 					return false
 				}
 			} else if c.headTooSlow(evloop.Now()) {

@@ -24,9 +24,11 @@ type worker struct {
 	now     int64
 	req     h1.Request // the head being served; aliases the connection's buffer
 	headLen int
-	tmpl    http.Request // newRequest's template, copied by WithContext
-	rw      response     // the ResponseWriter of the request being served
-	header  http.Header  // rw's header map, cleared between requests
+	tmpl    http.Request       // newRequest's template, copied by WithContext
+	rw      response           // the ResponseWriter of the request being served
+	header  http.Header        // rw's header map, cleared between requests
+	bufs    [workerBufs][]byte // free buffers (getBuf, putBuf)
+	nbuf    int
 }
 
 // workerPool runs connections on a bounded set of goroutines: parked
@@ -211,6 +213,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 		if p.closed {
 			p.n--
 			p.mu.Unlock()
+			w.dropBufs()
 			return
 		}
 		w.rw = response{} // what the last request referenced can go
@@ -221,6 +224,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 		p.parked = append(p.parked, w)
 		p.mu.Unlock()
 		if c = <-w.work; c == nil {
+			w.dropBufs()
 			return
 		}
 	}

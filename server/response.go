@@ -124,7 +124,7 @@ func (rw *response) Write(p []byte) (int, error) {
 	if !rw.committed {
 		if len(rw.pending)+len(p) <= bufSize {
 			if rw.pending == nil {
-				rw.pending = getBuf()[:0]
+				rw.pending = rw.w.getBuf()[:0]
 			}
 			rw.pending = append(rw.pending, p...)
 			return len(p), nil
@@ -190,7 +190,7 @@ func (rw *response) commit(final bool) {
 	}
 
 	if c.out == nil {
-		c.out = getBuf()[:0]
+		c.out = rw.w.getBuf()[:0]
 	}
 	b := h1.AppendStatusLine(c.out, 1, 1, rw.status, "")
 	// One pass over the handler's fields writes them and notes those the
@@ -256,7 +256,7 @@ func (rw *response) commit(final bool) {
 		rw.appendBody(rw.pending)
 	}
 	if rw.pending != nil {
-		putBuf(rw.pending)
+		rw.w.putBuf(rw.pending)
 		rw.pending = nil
 	}
 }
@@ -323,9 +323,11 @@ func appendHeader(b []byte, h http.Header, chunked bool, trailers *[]string) ([]
 			b = append(b, ": "...)
 			start := len(b)
 			b = append(b, v...)
-			for i := start; i < len(b); i++ {
-				if b[i] == '\r' || b[i] == '\n' || b[i] == 0 {
-					b[i] = ' '
+			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, 0) >= 0 {
+				for i := start; i < len(b); i++ {
+					if b[i] == '\r' || b[i] == '\n' || b[i] == 0 {
+						b[i] = ' '
+					}
 				}
 			}
 			b = append(b, "\r\n"...)
@@ -376,7 +378,7 @@ func first(h http.Header, key string) string {
 func (rw *response) reset500() {
 	rw.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
 	if rw.pending != nil {
-		putBuf(rw.pending)
+		rw.w.putBuf(rw.pending)
 		rw.pending = nil
 	}
 	rw.wroteHeader, rw.status, rw.declared, rw.written = true, 500, -1, 0
