@@ -126,7 +126,7 @@ func (b *body) took(n int) int {
 func (b *body) readDirect(p []byte) (int, error) {
 	c := b.c
 	for {
-		n, err := unix.Read(c.fd, p)
+		n, err := readNB(c.fd, p)
 		if n > 0 {
 			b.got += int64(n)
 			return n, nil

@@ -531,7 +531,7 @@ func (c *conn) wait(wake chan struct{}, forWrite bool, limit time.Duration) erro
 func (c *conn) read() (int, error) {
 	for {
 		space := len(c.rbuf) - c.rend
-		n, err := unix.Read(c.fd, c.rbuf[c.rend:])
+		n, err := readNB(c.fd, c.rbuf[c.rend:])
 		c.drained = n < space
 		if err == unix.EINTR {
 			continue
@@ -551,7 +551,7 @@ func (c *conn) read() (int, error) {
 // socket is full.
 func (c *conn) flush(wake chan struct{}) error {
 	for len(c.out) > 0 {
-		n, err := unix.Write(c.fd, c.out)
+		n, err := writeNB(c.fd, c.out)
 		if n > 0 {
 			c.out = c.out[:copy(c.out, c.out[n:])]
 			c.wSent += int64(n)
@@ -602,7 +602,7 @@ func rateLimit(limit time.Duration, rate int, grace time.Duration, n int64, wait
 // writeNoWait sends what fits of c.out without waiting (loop goroutine).
 func (c *conn) writeNoWait() {
 	for len(c.out) > 0 {
-		n, err := unix.Write(c.fd, c.out)
+		n, err := writeNB(c.fd, c.out)
 		if n <= 0 || err != nil {
 			break
 		}
