@@ -30,6 +30,13 @@ type conn struct {
 	peekN   int
 	peekErr error
 	peekB   [1]byte
+	// waitFn is c.waitCB bound once (writeWait's callback); wb, wphase,
+	// wn, werr are its state, owned by the request writing its head.
+	waitFn func(uintptr) bool
+	wb     []byte
+	wphase int
+	wn     int
+	werr   error
 
 	closed atomic.Bool // nc.Close was called
 	broken atomic.Bool // an I/O error or a close: nothing more works
@@ -40,6 +47,10 @@ type conn struct {
 	r, w int     // unread bytes are (*buf)[r:w]
 	resp h1.Response
 	dec  h1.ChunkedDecoder
+	// preErr is the error of a read writeWait made, for the next fill.
+	preErr error
+	// deadline: a read deadline is set on nc (ResponseHeaderTimeout).
+	deadline bool
 
 	// guarded by p.mu
 	inflight  int
@@ -78,6 +89,7 @@ func (c *conn) putBuf() {
 	clear(f)
 	c.resp.Fields = f[:0]
 	c.resp.Reset()
+	c.preErr = nil
 	if c.buf != nil {
 		if cap(*c.buf) == bufSize {
 			bufPool.Put(c.buf)
@@ -90,6 +102,10 @@ func (c *conn) putBuf() {
 // fill reads more into the buffer, first moving unread bytes to the front.
 // It grows the buffer up to max bytes when it is full.
 func (c *conn) fill(max int) (int, error) {
+	if err := c.preErr; err != nil {
+		c.preErr = nil
+		return 0, err
+	}
 	b := *c.buf
 	if c.r > 0 {
 		n := copy(b, b[c.r:c.w])

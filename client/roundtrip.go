@@ -74,7 +74,11 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 	}
 	rq.owns.Store(true)
 	rq.stop = afterFunc(ctx, rq.onCancel)
-	err = t.writeHead(rq, rt, expect)
+	// A request without a body on a connection with nothing buffered or
+	// pipelined writes its head and waits for the answer in one step
+	// (writeWait: no read that only says EAGAIN).
+	wait := c.rc != nil && !a.hasBody && t.pipelineDepth() <= 1 && (c.buf == nil || c.r == c.w)
+	err = t.writeHead(rq, rt, expect, wait)
 	a.written = rq.written.Load()
 	if err != nil {
 		rq.writeDone()
@@ -173,7 +177,7 @@ func (t *Transport) fail(rq *reqState, err error, writing bool) error {
 // writeBody). Framing follows RFC 9112 §6: Content-Length when known,
 // chunked when not, nothing without a body (Content-Length: 0 for methods
 // that expect one, as net/http does).
-func (t *Transport) writeHead(rq *reqState, rt *route, expect bool) error {
+func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error {
 	req := rq.req
 	bp := bufPool.Get().(*[]byte)
 	b := (*bp)[:0]
@@ -252,7 +256,13 @@ func (t *Transport) writeHead(rq *reqState, rt *route, expect bool) error {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	b = append(b, '\r', '\n')
-	n, err := rq.c.nc.Write(b)
+	var n int
+	var err error
+	if wait {
+		n, err = rq.c.writeWait(b, t.ResponseHeaderTimeout)
+	} else {
+		n, err = rq.c.nc.Write(b)
+	}
 	rq.written.Add(int64(n))
 	putHeadBuf(bp, b)
 	return err
@@ -293,8 +303,13 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 		rq.gotByte = true // pipelined: the response is already here
 	}
 	if d := t.ResponseHeaderTimeout; d > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(d))
-		defer c.nc.SetReadDeadline(time.Time{})
+		if !c.deadline { // writeWait set it before the write
+			c.nc.SetReadDeadline(time.Now().Add(d))
+		}
+		defer func() {
+			c.nc.SetReadDeadline(time.Time{})
+			c.deadline = false
+		}()
 	}
 	lim := t.Limits
 	max := h1.DefaultLimits.MaxHeadBytes

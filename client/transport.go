@@ -340,6 +340,7 @@ func (t *Transport) dial(ctx context.Context, p *hostPool, rt *route) (*conn, er
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.peekFn = c.peek
+			c.waitFn = c.waitCB
 		}
 	}
 	t.stats.opened.Add(1)
