@@ -5,6 +5,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -17,10 +18,15 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18191", "address to listen on")
-	upstream := flag.String("upstream", "http://127.0.0.1:18190", "origin URL")
+	defUpstream := "http://127.0.0.1:18190"
+	if u := os.Getenv("DALLYPROXY_UPSTREAM"); u != "" {
+		defUpstream = u // instructions.sh: bench/instructions runs servers with -listen only
+	}
+	upstream := flag.String("upstream", defUpstream, "origin URL (default from $DALLYPROXY_UPSTREAM when set)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM/SIGINT (for looking, not for the figures)")
 	memProfile := flag.String("memprofile", "", "write an allocation profile here at SIGTERM/SIGINT (for looking, not for the figures)")
 	schedTarget := flag.Duration("schedtarget", 0, "server.Server.SchedTarget (0: the server's default; negative: no run bound)")
+	exitOnEOF := flag.Bool("exit-on-eof", false, "exit (status 0) when stdin reaches EOF: callgrind (instructions.sh) needs a clean exit, not a signal")
 	flag.Parse()
 	var stops []func()
 	if *cpuProfile != "" {
@@ -49,8 +55,13 @@ func main() {
 	srv := &server.Server{Addr: *listen, Handler: p, ConnState: p.ConnState, MaxRequestsPerConn: -1, SchedTarget: *schedTarget}
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+	exit := make(chan struct{}, 2)
+	go func() { <-c; exit <- struct{}{} }()
+	if *exitOnEOF {
+		go func() { io.Copy(io.Discard, os.Stdin); exit <- struct{}{} }()
+	}
 	go func() {
-		<-c
+		<-exit
 		// What the server and the proxy saw, for reading the figures.
 		st := srv.Stats()
 		log.Printf("dallyproxy: server requests=%d accepted=%d pauses=%d runlimit=%d saturated=%v pressure=%.2f closed=%v; proxy %+v",
