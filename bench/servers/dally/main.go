@@ -45,6 +45,7 @@ func exitCleanly(onEOF bool) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	exitOnEOF := flag.Bool("exit-on-eof", false, "exit when stdin reaches EOF")
+	schedTarget := flag.Duration("schedtarget", 0, "server.Server.SchedTarget (0: the server's default; negative: no run bound)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM/SIGINT (for looking, not for the figures)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -62,6 +63,7 @@ func main() {
 		// The anchors do not end connections after N requests (nginx is
 		// configured with a high keepalive_requests); neither does dally here.
 		MaxRequestsPerConn: -1,
+		SchedTarget:        *schedTarget,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
