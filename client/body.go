@@ -351,11 +351,18 @@ func trailerFields(h http.Header) []h1.Field {
 	return fs
 }
 
-// makeHeader converts parsed fields to an http.Header (h, or a new map
-// when nil) with two allocations beyond the map: one string holding every
-// value, one slice holding every value's entry, and keys only for names
-// that are neither canonical common names nor seen before.
-func makeHeader(fields []h1.Field, h http.Header) http.Header {
+// makeHeader converts a response's fields to an http.Header (h, or a new
+// map when nil) with two allocations beyond the map: one string holding
+// every value, one slice holding every value's entry, and keys only for
+// names that are neither canonical common names nor seen before. Into an
+// empty map, a name is looked for among the names already added, not in
+// the map: one map operation per field. relay leaves the hop-by-hop fields
+// out (RFC 9110 §7.6.1: Connection, the fields it names, and the fixed
+// set h1.IsHopByHop knows), which a caller relaying the fields would
+// remove anyway.
+func makeHeader(r *h1.Response, h http.Header, relay bool) http.Header {
+	fields := r.Fields
+	fresh := len(h) == 0
 	if h == nil {
 		h = make(http.Header, len(fields))
 	}
@@ -370,15 +377,34 @@ func makeHeader(fields []h1.Field, h http.Header) http.Header {
 	}
 	all := sb.String()
 	vals := make([]string, len(fields))
+	var seen [16]string // the names added so far, while fresh
+	ns := 0
 	off := 0
 	for i, f := range fields {
 		v := all[off : off+len(f.Value)]
 		off += len(f.Value)
-		k, ok := commonKeys[string(f.Name)]
+		if relay && hopByHop(f.Name, r) {
+			continue
+		}
+		k, ok := commonKey(f.Name)
 		if !ok {
 			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
 		}
-		if old := h[k]; old != nil {
+		if fresh && ns < len(seen) {
+			dup := false
+			for _, s := range seen[:ns] {
+				if s == k {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				h[k] = append(h[k], v)
+				continue
+			}
+			seen[ns] = k
+			ns++
+		} else if old := h[k]; old != nil {
 			h[k] = append(old, v)
 			continue
 		}
@@ -388,20 +414,71 @@ func makeHeader(fields []h1.Field, h http.Header) http.Header {
 	return h
 }
 
-// commonKeys maps response field names as servers send them to canonical
-// keys without allocating.
-var commonKeys = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Content-Length", "Content-Type", "Date", "Server",
-		"Connection", "Keep-Alive", "Transfer-Encoding", "Cache-Control", "Etag",
-		"Last-Modified", "Location", "Set-Cookie", "Vary", "Expires", "Accept-Ranges",
-		"Content-Encoding", "Age", "Trailer", "X-Content-Type-Options", "Strict-Transport-Security"} {
-		m[k] = k
-		m[strings.ToLower(k)] = k
+// hopByHop reports whether a response field belongs to the link only: the
+// fixed set, or an option of Connection (never Content-Length, which
+// frames the message, RFC 9110 §7.6.1).
+func hopByHop(name []byte, r *h1.Response) bool {
+	if h1.IsHopByHop(name) {
+		return true
 	}
-	m["ETag"] = "Etag"
-	return m
-}()
+	if !r.Conn.Other || len(name) == len("content-length") && strings.EqualFold(string(name), "content-length") {
+		return false
+	}
+	for tok := range h1.ConnectionTokens(r.Fields) {
+		if strings.EqualFold(string(tok), string(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// commonKey maps a response field name as servers send it (canonical or
+// lower case) to its canonical key without allocating.
+func commonKey(name []byte) (string, bool) {
+	switch string(name) {
+	case "Content-Length", "content-length":
+		return "Content-Length", true
+	case "Content-Type", "content-type":
+		return "Content-Type", true
+	case "Date", "date":
+		return "Date", true
+	case "Server", "server":
+		return "Server", true
+	case "Connection", "connection":
+		return "Connection", true
+	case "Keep-Alive", "keep-alive":
+		return "Keep-Alive", true
+	case "Transfer-Encoding", "transfer-encoding":
+		return "Transfer-Encoding", true
+	case "Cache-Control", "cache-control":
+		return "Cache-Control", true
+	case "Etag", "ETag", "etag":
+		return "Etag", true
+	case "Last-Modified", "last-modified":
+		return "Last-Modified", true
+	case "Location", "location":
+		return "Location", true
+	case "Set-Cookie", "set-cookie":
+		return "Set-Cookie", true
+	case "Vary", "vary":
+		return "Vary", true
+	case "Expires", "expires":
+		return "Expires", true
+	case "Accept-Ranges", "accept-ranges":
+		return "Accept-Ranges", true
+	case "Content-Encoding", "content-encoding":
+		return "Content-Encoding", true
+	case "Age", "age":
+		return "Age", true
+	case "Trailer", "trailer":
+		return "Trailer", true
+	case "X-Content-Type-Options", "x-content-type-options":
+		return "X-Content-Type-Options", true
+	case "Strict-Transport-Security", "strict-transport-security":
+		return "Strict-Transport-Security", true
+	}
+	return "", false
+}
 
 // uploadPool holds the buffers request bodies are written from (only while
 // a body is being sent; an idle connection holds none).

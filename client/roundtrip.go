@@ -34,7 +34,7 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 		method:         method,
 		hasBody:        hasBody(req),
 		canReplay:      req.GetBody != nil,
-		idempotencyKey: req.Header.Get("Idempotency-Key") != "",
+		idempotencyKey: hasValue(req.Header["Idempotency-Key"]), // Get, without canonicalising a canonical name
 	}
 	b := &body{}
 	rq := &b.rq
@@ -214,7 +214,7 @@ func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error 
 	b = append(b, host...)
 	b = append(b, '\r', '\n')
 	for k, vs := range req.Header {
-		if skipOut[k] {
+		if skipOut(k) {
 			continue
 		}
 		if !h1.ValidFieldName(k) {
@@ -276,10 +276,15 @@ func putHeadBuf(bp *[]byte, b []byte) {
 }
 
 // skipOut: fields the transport writes itself.
-var skipOut = map[string]bool{
-	"Host": true, "Content-Length": true, "Transfer-Encoding": true,
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Trailer": true,
+func skipOut(k string) bool {
+	switch k {
+	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Trailer":
+		return true
+	}
+	return false
 }
+
+func hasValue(vs []string) bool { return len(vs) > 0 && vs[0] != "" }
 
 func hasToken(vs []string, tok string) bool {
 	for _, v := range vs {
@@ -377,7 +382,7 @@ func (t *Transport) buildResponse(b *body, r *h1.Response) *http.Response {
 		ProtoMajor: r.Major,
 		ProtoMinor: r.Minor,
 		Request:    rq.req,
-		Header:     makeHeader(r.Fields, rq.into),
+		Header:     makeHeader(r, rq.into, rq.into != nil),
 	}
 	resp.Proto = protoString(r.Major, r.Minor)
 	resp.Status = statusString(r.Status, r.Reason)

@@ -240,11 +240,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.roundTrip(req, nil)
 }
 
-// RoundTripHeader is RoundTrip with the response's fields added to h,
-// which becomes the response's Header: a caller that would copy them into
-// a map of its own anyway (a proxy, into its response to its client)
-// spares a map and the copy. A name h already holds gets the new values
-// appended. h is not touched when an error is returned.
+// RoundTripHeader is RoundTrip with the response's end-to-end fields
+// added to h, which becomes the response's Header: a caller that would
+// copy them into a map of its own anyway (a proxy, into its response to
+// its client) spares a map and the copy. The hop-by-hop fields (RFC 9110
+// §7.6.1: Connection, the fields it names, Keep-Alive, Proxy-Connection,
+// TE, Transfer-Encoding, Upgrade) are left out: such a caller removes
+// them anyway. A name h already holds gets the new values appended. h is
+// not touched when an error is returned.
 func (t *Transport) RoundTripHeader(req *http.Request, h http.Header) (*http.Response, error) {
 	return t.roundTrip(req, h)
 }

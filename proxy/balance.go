@@ -31,13 +31,21 @@ func (u *upstream) markUp() {
 func (p *Proxy) pick(tried []bool) *upstream {
 	n := len(p.ups)
 	start := int(p.rr.Add(1) % uint64(n))
-	now := time.Now().UnixNano()
+	var now int64 // read once, when an upstream has been marked down
 	best := -1
 	for i := 0; i < n; i++ {
 		j := (start + i) % n
 		u := p.ups[j]
-		if tried[j] || u.down(now) {
+		if tried[j] {
 			continue
+		}
+		if u.downUntil.Load() != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			if u.down(now) {
+				continue
+			}
 		}
 		if p.Balance == RoundRobin {
 			best = j

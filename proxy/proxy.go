@@ -482,8 +482,10 @@ func (p *Proxy) prepare(r *http.Request, reverse bool, o *outbound) (upgrade []s
 	if p.ForwardAuth != nil && !reverse {
 		delete(h, "Proxy-Authorization")
 	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = nil // no transport's default User-Agent
+	if p.own == nil {
+		if _, ok := h["User-Agent"]; !ok {
+			h["User-Agent"] = nil // no transport's default User-Agent (dally's adds none)
+		}
 	}
 	p.addVia(h, r.ProtoMajor, r.ProtoMinor)
 	if reverse {
@@ -580,22 +582,22 @@ func (b *reqBody) wait(ctx context.Context, d time.Duration) bool {
 func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, inHeader bool) {
 	defer resp.Body.Close()
 	hdr := w.Header()
-	removeHopByHop(resp.Header)
 	if !inHeader {
+		removeHopByHop(resp.Header)
 		for k, vs := range resp.Header {
 			hdr[k] = vs
 		}
-	}
-	cl := resp.Header["Content-Length"]
-	delete(hdr, "Content-Length")
+	} // else dally's client left the hop-by-hop fields out
+	cl := hdr["Content-Length"]
 	switch {
 	case resp.ContentLength >= 0 && bodyAllowed(r.Method, resp.StatusCode):
-		hdr["Content-Length"] = lengthField(cl, resp.ContentLength)
-	case !bodyAllowed(r.Method, resp.StatusCode):
-		// HEAD and 304 keep the length the upstream announced.
-		if len(cl) == 1 {
-			hdr["Content-Length"] = cl
+		if v := lengthField(cl, resp.ContentLength); len(cl) != 1 || &v[0] != &cl[0] {
+			hdr["Content-Length"] = v
 		}
+	case !bodyAllowed(r.Method, resp.StatusCode) && len(cl) == 1:
+		// HEAD and 304 keep the length the upstream announced.
+	case cl != nil:
+		delete(hdr, "Content-Length")
 	}
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
