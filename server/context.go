@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type reqContext struct {
 	// the request) lives here, without an allocation for it or the list.
 	first    afterFunc     // guarded by mu
 	afterBuf [1]*afterFunc // guarded by mu: afters' first backing array
+	// blocking: the handler is in a Blocking wait. Written with mu held.
+	blocking atomic.Bool
 }
 
 type afterFunc struct {
@@ -46,8 +49,13 @@ func (c *reqContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 // Value answers connKey with the request's connection (a pointer: no
 // allocation); other keys go to the parent.
 func (c *reqContext) Value(key any) any {
-	if _, ok := key.(connKey); ok && c.conn != nil {
-		return c.conn
+	switch key.(type) {
+	case connKey:
+		if c.conn != nil {
+			return c.conn
+		}
+	case reqKey:
+		return c
 	}
 	return c.parent.Value(key)
 }
@@ -182,3 +190,48 @@ func (c *reqContext) cancel(err error) {
 }
 
 func (c *reqContext) String() string { return "dally request context" }
+
+// Blocking tells the server that the handler serving ctx's request is
+// about to wait for something other than the processor (an upstream
+// server, a database), until End. Meanwhile its worker does not count
+// against the run bound (see Server.SchedTarget), which exists to keep the
+// Go scheduler's order out of a saturated CPU and has nothing to bound in a
+// wait: a connection queued behind the bound may start in its place. End
+// is safe to call more than once; the server ends a wait left open when
+// the handler returns, and a Blocking after that does nothing. Neither
+// allocates. With a context from elsewhere (not a dally request), both do
+// nothing.
+func Blocking(ctx context.Context) BlockingWait {
+	rc, ok := ctx.Value(reqKey{}).(*reqContext)
+	if !ok || rc.conn == nil {
+		return BlockingWait{}
+	}
+	rc.mu.Lock()
+	if rc.err == nil && !rc.blocking.Load() {
+		rc.blocking.Store(true)
+		rc.conn.srv.pool.beginBlocking()
+	}
+	rc.mu.Unlock()
+	return BlockingWait{rc: rc}
+}
+
+// BlockingWait is a wait begun by Blocking.
+type BlockingWait struct{ rc *reqContext }
+
+// End ends the wait: the worker counts against the run bound again.
+func (b BlockingWait) End() {
+	if b.rc != nil {
+		b.rc.endBlocking()
+	}
+}
+
+func (c *reqContext) endBlocking() {
+	c.mu.Lock()
+	if c.blocking.Load() {
+		c.blocking.Store(false)
+		c.conn.srv.pool.endBlocking()
+	}
+	c.mu.Unlock()
+}
+
+type reqKey struct{}

@@ -100,6 +100,9 @@ func (c *conn) handle(w *worker) bool {
 	c.cancel = nil
 	c.mu.Unlock()
 	cancel()
+	if ctx.blocking.Load() {
+		ctx.endBlocking() // a wait the handler left open (no new one can begin now)
+	}
 
 	if rw.hijacked {
 		return false

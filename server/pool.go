@@ -43,11 +43,15 @@ type workerPool struct {
 	// across connections and deficit round robin across client addresses
 	// (the draft, §9: no client captures the server by opening many
 	// connections or pipelining hard).
-	queue  policy.Scheduler[conn] // guarded by mu
-	n      int                    // guarded by mu: workers alive
-	busy   int                    // guarded by mu
-	nq     atomic.Int32
-	closed bool // guarded by mu: workers exit instead of parking
+	queue policy.Scheduler[conn] // guarded by mu
+	n     int                    // guarded by mu: workers alive
+	busy  int                    // guarded by mu
+	// blocked counts busy workers whose handlers said they wait for
+	// something other than the processor (Blocking): the run bound counts
+	// busy-blocked.
+	blocked int // guarded by mu
+	nq      atomic.Int32
+	closed  bool // guarded by mu: workers exit instead of parking
 	// run bounds busy workers below n while the CPU is saturated, so that
 	// the queue's fair order, not the Go scheduler's, decides who runs.
 	run policy.RunLimit // guarded by mu
@@ -75,7 +79,7 @@ func (p *workerPool) init(s *Server) {
 func (p *workerPool) adjust(delay time.Duration) {
 	p.mu.Lock()
 	if p.s.SchedTarget >= 0 {
-		p.run.Update(delay, p.busy, p.queue.Len() > 0)
+		p.run.Update(delay, p.busy-p.blocked, p.queue.Len() > 0)
 	}
 	p.kickLocked()
 }
@@ -117,7 +121,7 @@ func (p *workerPool) dispatch(c *conn) {
 
 // canStartLocked reports whether one more worker may run a connection.
 func (p *workerPool) canStartLocked() bool {
-	return p.busy < p.run.Limit() && (len(p.parked) > 0 || p.n < p.s.MaxWorkers)
+	return p.busy-p.blocked < p.run.Limit() && (len(p.parked) > 0 || p.n < p.s.MaxWorkers)
 }
 
 // kickLocked starts workers for queued connections, in the fair order,
@@ -163,6 +167,20 @@ func (p *workerPool) pushLocked(c *conn) bool {
 	return true
 }
 
+// beginBlocking and endBlocking count a handler's wait (Blocking). While
+// it waits, a queued connection may start in its place.
+func (p *workerPool) beginBlocking() {
+	p.mu.Lock()
+	p.blocked++
+	p.kickLocked() // unlocks
+}
+
+func (p *workerPool) endBlocking() {
+	p.mu.Lock()
+	p.blocked--
+	p.mu.Unlock()
+}
+
 func (p *workerPool) queued() bool { return p.nq.Load() > 0 }
 
 // othersWaiting reports whether a connection of another client than key
@@ -198,7 +216,7 @@ func (w *worker) run(p *workerPool, c *conn) {
 		}
 		c.serve(w) // helps late loops after each request (helpLoops)
 		p.mu.Lock()
-		if p.busy <= p.run.Limit() {
+		if p.busy-p.blocked <= p.run.Limit() {
 			if c = p.popLocked(); c != nil {
 				p.mu.Unlock()
 				// Connections are queued: the CPU is the bottleneck, and a

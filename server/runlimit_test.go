@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dallyhttp/dally/internal/policy"
 )
 
 func isTimeout(err error) bool {
@@ -218,5 +220,70 @@ func TestBodyKeptPastHandlerReadsClosed(t *testing.T) {
 	b := make([]byte, 16)
 	if n, err := body.Read(b); n != 0 || err != errBodyClosed {
 		t.Fatalf("kept body after its handler: %d bytes %q, err %v; want 0 and %q (as net/http)", n, b[:n], err, errBodyClosed)
+	}
+}
+
+// A handler in a Blocking wait does not count against the run bound: with
+// the bound at one worker, a second connection's request is served while
+// the first handler waits, and only because that handler said it waits; a
+// wait left open ends with the handler.
+func TestBlockingWaitFreesItsRunSlot(t *testing.T) {
+	for _, mode := range []string{"end", "left-open", "none"} {
+		blocking := mode != "none"
+		t.Run(mode, func(t *testing.T) {
+			release := make(chan struct{})
+			var once sync.Once
+			t.Cleanup(func() { once.Do(func() { close(release) }) })
+			s, addr := startServer(t, &Server{SchedTarget: -1}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/wait" {
+					switch mode {
+					case "end":
+						b := Blocking(r.Context())
+						defer b.End()
+					case "left-open": // the server ends it when the handler returns
+						Blocking(r.Context())
+					}
+					<-release
+				}
+				io.WriteString(w, r.URL.Path)
+			}))
+			w := dial(t, addr)
+			w.send("GET /warm HTTP/1.1\r\nHost: x\r\n\r\n")
+			w.response("GET")
+			// The bound as a saturated CPU would set it, held there
+			// (SchedTarget < 0: no tick moves it).
+			s.pool.mu.Lock()
+			s.pool.run = policy.RunLimit{Floor: 1, Max: 1}
+			s.pool.run.Reset()
+			s.pool.mu.Unlock()
+
+			a := dial(t, addr)
+			a.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+			waitFor(t, "the first handler to start", 5*time.Second, func() bool { _, busy, _ := s.pool.snapshot(); return busy == 1 })
+			b := dial(t, addr)
+			b.send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+			b.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			_, err := http.ReadResponse(b.br, nil)
+			if blocking && err != nil {
+				t.Fatalf("second connection not served while the first handler waits: %v", err)
+			}
+			if !blocking && (err == nil || !isTimeout(err)) {
+				t.Fatalf("without Blocking the bound should hold the second connection back, got %v", err)
+			}
+			once.Do(func() { close(release) })
+			a.response("GET")
+			if !blocking {
+				b.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if resp, err := http.ReadResponse(b.br, nil); err != nil || resp.StatusCode != 200 {
+					t.Fatalf("queued connection after the wait: %v", err)
+				}
+			}
+			s.pool.mu.Lock()
+			blocked := s.pool.blocked
+			s.pool.mu.Unlock()
+			if blocked != 0 {
+				t.Fatalf("blocked = %d after the handlers returned", blocked)
+			}
+		})
 	}
 }
