@@ -84,8 +84,10 @@ func (b *body) readLength(p []byte) (int, error) {
 		n = copy(p, (*c.buf)[c.r:c.w])
 		c.r += n
 	} else if len(p) >= bufSize/2 {
+		c.noDeadline()
 		n, err = c.nc.Read(p) // large reads skip the buffer
 	} else {
+		c.noDeadline()
 		_, err = c.fill(bufSize)
 		n = copy(p, (*c.buf)[c.r:c.w])
 		c.r += n
@@ -122,6 +124,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 			b.setTrailers()
 			return 0, io.EOF
 		case h1.ErrNeedMore:
+			c.noDeadline()
 			m, rerr := c.fill(bufSize)
 			if m == 0 && rerr != nil {
 				if rerr == io.EOF {
@@ -151,6 +154,7 @@ func (b *body) readUntilClose(p []byte) (int, error) {
 	}
 	// io.EOF here is the server's FIN: the end of the body (RFC 9112 §6.3
 	// rule 8). A reset is an error, never a short success.
+	c.noDeadline()
 	return c.nc.Read(p)
 }
 

@@ -49,8 +49,18 @@ type conn struct {
 	dec  h1.ChunkedDecoder
 	// preErr is the error of a read writeWait made, for the next fill.
 	preErr error
-	// deadline: a read deadline is set on nc (ResponseHeaderTimeout).
+	// deadline: a read deadline is set on nc (ResponseHeaderTimeout). It
+	// is left in place after the head and cleared only before the socket
+	// is read again without one (a body, the FIN peek): a response read
+	// from the buffer costs one deadline change, not two.
 	deadline bool
+	// armed: writeWait set the deadline for the head being read.
+	armed bool
+
+	// cancelFn is c.onCancel bound once: without pipelining, the one
+	// request in flight (owner) is the one a cancel concerns.
+	cancelFn func()
+	owner    atomic.Pointer[reqState]
 
 	// guarded by p.mu
 	inflight  int
@@ -99,6 +109,14 @@ func (c *conn) putBuf() {
 	}
 }
 
+// noDeadline clears the read deadline the last head left in place.
+func (c *conn) noDeadline() {
+	if c.deadline {
+		c.nc.SetReadDeadline(time.Time{})
+		c.deadline = false
+	}
+}
+
 // fill reads more into the buffer, first moving unread bytes to the front.
 // It grows the buffer up to max bytes when it is full.
 func (c *conn) fill(max int) (int, error) {
@@ -141,6 +159,7 @@ type reqState struct {
 	reused    bool
 	pipelined bool
 	idleFor   time.Duration   // how long the connection had been idle
+	now       time.Time       // when an idle connection was taken (zero: not)
 	prevWrite <-chan struct{} // closed when the request before has been written
 	prevRead  <-chan struct{} // closed when the response before has been read
 	myWrite   chan struct{}   // created on demand under p.mu
@@ -164,6 +183,14 @@ type reqState struct {
 func (rq *reqState) onCancel() {
 	if rq.owns.Load() {
 		rq.c.closeNC()
+	}
+}
+
+// onCancel is reqState.onCancel for the request that owns c (no
+// pipelining), without a closure per request.
+func (c *conn) onCancel() {
+	if rq := c.owner.Load(); rq != nil {
+		rq.onCancel()
 	}
 }
 

@@ -11,4 +11,6 @@ func (c *conn) waitCB(fd uintptr) bool { return true }
 func (c *conn) alive() bool { return true }
 
 // writeWait is a plain write here; the first read of the answer is fill's.
-func (c *conn) writeWait(b []byte, d time.Duration) (int, error) { return c.nc.Write(b) }
+func (c *conn) writeWait(b []byte, d time.Duration, now time.Time) (int, error) {
+	return c.nc.Write(b)
+}

@@ -20,6 +20,7 @@ func (c *conn) alive() bool {
 	if c.rc == nil {
 		return true
 	}
+	c.noDeadline() // an expired one would fail the peek
 	if err := c.rc.Read(c.peekFn); err != nil {
 		return false
 	}

@@ -79,6 +79,17 @@ type grant struct {
 }
 
 func (t *Transport) pool(k hostKey) *hostPool {
+	// A proxy's requests go to one upstream, or a few in turn: the last
+	// pool found is most often the one, and is compared, not hashed.
+	if p := t.lastPool.Load(); p != nil && p.key == k {
+		return p
+	}
+	p := t.poolSlow(k)
+	t.lastPool.Store(p)
+	return p
+}
+
+func (t *Transport) poolSlow(k hostKey) *hostPool {
 	t.mu.Lock()
 	p := t.pools[k]
 	if p == nil {
@@ -122,7 +133,7 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 					// recovered by one retry on a fresh connection, so the
 					// peek's system call is spared. A request that cannot
 					// be retried always looks.
-					p.assignLocked(c, rq)
+					p.assignLocked(c, rq, now)
 					p.mu.Unlock()
 					return c, nil
 				}
@@ -137,7 +148,7 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 					p.sweepLocked()
 					continue
 				}
-				p.assignLocked(c, rq)
+				p.assignLocked(c, rq, now)
 				p.mu.Unlock()
 				return c, nil
 			}
@@ -151,7 +162,7 @@ func (p *hostPool) get(ctx context.Context, rq *reqState, rt *route, fresh bool)
 		}
 		if !fresh && rq.pipe {
 			if c := p.pipelineLocked(); c != nil {
-				p.assignLocked(c, rq)
+				p.assignLocked(c, rq, time.Time{})
 				p.mu.Unlock()
 				return c, nil
 			}
@@ -210,7 +221,7 @@ func (p *hostPool) dialFor(ctx context.Context, rq *reqState, rt *route) (*conn,
 		p.grantSlotsLocked()
 		return nil, err
 	}
-	p.assignLocked(c, rq)
+	p.assignLocked(c, rq, time.Time{})
 	return c, nil
 }
 
@@ -249,12 +260,17 @@ func (p *hostPool) grantSlotsLocked() {
 }
 
 // assignLocked gives c to rq, chaining rq's write and read turns behind the
-// requests already on c (pipelining).
-func (p *hostPool) assignLocked(c *conn, rq *reqState) {
+// requests already on c (pipelining). now is the clock get read when it
+// took c from the idle list (zero otherwise: read here when needed).
+func (p *hostPool) assignLocked(c *conn, rq *reqState, now time.Time) {
 	rq.c = c
+	rq.now = now
 	rq.reused = c.served > 0 || c.inflight > 0
 	if c.inflight == 0 && !c.idleAt.IsZero() {
-		rq.idleFor = time.Since(c.idleAt)
+		if now.IsZero() {
+			now = time.Now()
+		}
+		rq.idleFor = now.Sub(c.idleAt)
 	}
 	rq.pipelined = c.inflight > 0
 	if c.inflight == 0 && p.t.pipelineDepth() > 1 {
@@ -309,7 +325,7 @@ func (p *hostPool) offerPipelineLocked(c *conn) {
 	for len(p.waiters) > 0 && p.waiters[0].rq.pipe && !p.waiters[0].fresh &&
 		!c.exclusive && !c.dead.Load() && c.left != 0 && c.inflight < depth {
 		w := p.popWaiterLocked()
-		p.assignLocked(c, w.rq)
+		p.assignLocked(c, w.rq, time.Time{})
 		w.ch <- grant{c: c}
 	}
 }
@@ -363,6 +379,7 @@ func (p *hostPool) done(rq *reqState, reuse bool, why closeReason) {
 		}
 		rq.stop = nil
 	}
+	c.owner.CompareAndSwap(rq, nil)
 	if c.broken.Load() && reuse {
 		reuse, why = false, closeError
 		if rq.ctx.Err() != nil {
@@ -421,7 +438,7 @@ func (p *hostPool) idleLocked(c *conn) {
 		}
 		w := p.popWaiterLocked()
 		rq := w.rq
-		p.assignLocked(c, rq)
+		p.assignLocked(c, rq, time.Time{})
 		w.ch <- grant{c: c} // w is the waiter's again: not touched after
 		if c.proven && rq.pipe && p.t.pipelineDepth() > 1 {
 			p.offerPipelineLocked(c)

@@ -73,7 +73,12 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 		return nil, a, errNotAnswered
 	}
 	rq.owns.Store(true)
-	rq.stop = afterFunc(ctx, rq.onCancel)
+	if t.pipelineDepth() <= 1 {
+		c.owner.Store(rq)
+		rq.stop = afterFunc(ctx, c.cancelFn)
+	} else {
+		rq.stop = afterFunc(ctx, rq.onCancel)
+	}
 	// A request without a body on a connection with nothing buffered or
 	// pipelined writes its head and waits for the answer in one step
 	// (writeWait: no read that only says EAGAIN).
@@ -259,7 +264,7 @@ func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error 
 	var n int
 	var err error
 	if wait {
-		n, err = rq.c.writeWait(b, t.ResponseHeaderTimeout)
+		n, err = rq.c.writeWait(b, t.ResponseHeaderTimeout, rq.now)
 	} else {
 		n, err = rq.c.nc.Write(b)
 	}
@@ -307,15 +312,11 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 	if c.r < c.w {
 		rq.gotByte = true // pipelined: the response is already here
 	}
-	if d := t.ResponseHeaderTimeout; d > 0 {
-		if !c.deadline { // writeWait set it before the write
-			c.nc.SetReadDeadline(time.Now().Add(d))
-		}
-		defer func() {
-			c.nc.SetReadDeadline(time.Time{})
-			c.deadline = false
-		}()
+	if d := t.ResponseHeaderTimeout; d > 0 && !c.armed { // writeWait set it before the write
+		c.nc.SetReadDeadline(time.Now().Add(d))
+		c.deadline = true // left in place after the head: see conn.deadline
 	}
+	c.armed = false
 	lim := t.Limits
 	max := h1.DefaultLimits.MaxHeadBytes
 	if lim != nil && lim.MaxHeadBytes > 0 {

@@ -83,6 +83,7 @@ type Transport struct {
 	maxConns atomic.Int64 // 0: unbounded
 	mu       sync.Mutex
 	pools    map[hostKey]*hostPool // guarded by mu
+	lastPool atomic.Pointer[hostPool]
 	stats    counters
 	dialer   net.Dialer
 }
@@ -321,6 +322,7 @@ func (t *Transport) dial(ctx context.Context, p *hostPool, rt *route) (*conn, er
 		return nil, err
 	}
 	c := &conn{t: t, p: p, nc: nc, left: -1, hint: -1}
+	c.cancelFn = c.onCancel
 	if rt.tlsName != "" {
 		cfg := t.TLSClientConfig.Clone()
 		if cfg == nil {
