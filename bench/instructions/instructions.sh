@@ -1,5 +1,5 @@
 # bench/instructions/instructions.sh, sourced by bench/run: user-space CPU
-# instructions per request, dally against net/http.
+# instructions per request, dally against net/http and fasthttp.
 #
 # `perf stat -e instructions` is used when the machine counts instructions
 # (it does not in most VMs, this one included); otherwise valgrind's
@@ -12,7 +12,7 @@
 # The server runs on one CPU with GOMAXPROCS=1 in both modes: idle Ps
 # spinning for work would otherwise count as request cost.
 
-INSTR_SERVERS=(dally nethttp)
+INSTR_SERVERS=(dally nethttp fasthttp)
 
 bench_instructions() {
   local rows="$OUT/instructions.tsv" mode=callgrind
