@@ -482,20 +482,40 @@ func protoString(major, minor int) string {
 }
 
 func statusString(code int, reason []byte) string {
+	if st := statusLine(code); st != "" && string(reason) == st[4:] {
+		return st // the common line, not a new string
+	}
 	if len(reason) == 0 {
 		if s := http.StatusText(code); s != "" {
 			return strconv.Itoa(code) + " " + s
 		}
 		return strconv.Itoa(code)
 	}
-	if s := http.StatusText(code); s == string(reason) {
-		if st, ok := statusLines[code]; ok {
-			return st
-		}
-	}
 	return strconv.Itoa(code) + " " + string(reason)
 }
 
-var statusLines = map[int]string{200: "200 OK", 204: "204 No Content", 301: "301 Moved Permanently",
-	302: "302 Found", 304: "304 Not Modified", 400: "400 Bad Request", 404: "404 Not Found",
-	500: "500 Internal Server Error", 503: "503 Service Unavailable"}
+// statusLine is the status of the common codes with their standard
+// reasons ("" for others), by switch: no map, no StatusText.
+func statusLine(code int) string {
+	switch code {
+	case 200:
+		return "200 OK"
+	case 204:
+		return "204 No Content"
+	case 301:
+		return "301 Moved Permanently"
+	case 302:
+		return "302 Found"
+	case 304:
+		return "304 Not Modified"
+	case 400:
+		return "400 Bad Request"
+	case 404:
+		return "404 Not Found"
+	case 500:
+		return "500 Internal Server Error"
+	case 503:
+		return "503 Service Unavailable"
+	}
+	return ""
+}

@@ -84,6 +84,7 @@ type Transport struct {
 	mu       sync.Mutex
 	pools    map[hostKey]*hostPool // guarded by mu
 	lastPool atomic.Pointer[hostPool]
+	routes   atomic.Pointer[routeCache]
 	stats    counters
 	dialer   net.Dialer
 }
@@ -183,6 +184,47 @@ var (
 	errProxyScheme = errors.New("client: only http proxies for http targets are supported")
 )
 
+// routeCache holds the routes of the last few origins (without a Proxy
+// function): a proxy sends every request to one upstream or a few, and
+// the route of a URL's scheme and host is found again by comparing two
+// strings, not by splitting and joining host and port. Immutable once
+// stored; a new origin stores a copy with one more entry, up to its size.
+type routeCache struct {
+	n       int
+	entries [4]struct {
+		scheme, host string
+		r            route
+	}
+}
+
+func (t *Transport) cachedRoute(req *http.Request) (route, error) {
+	if t.Proxy != nil || req.URL == nil {
+		return t.route(req)
+	}
+	u := req.URL
+	rc := t.routes.Load()
+	if rc != nil {
+		for i := range rc.entries[:rc.n] {
+			if e := &rc.entries[i]; e.host == u.Host && e.scheme == u.Scheme {
+				return e.r, nil
+			}
+		}
+	}
+	r, err := t.route(req)
+	if err != nil || rc != nil && rc.n == len(rc.entries) {
+		return r, err
+	}
+	nc := &routeCache{}
+	if rc != nil {
+		*nc = *rc
+	}
+	e := &nc.entries[nc.n]
+	e.scheme, e.host, e.r = u.Scheme, u.Host, r
+	nc.n++
+	t.routes.CompareAndSwap(rc, nc)
+	return r, nil
+}
+
 func (t *Transport) route(req *http.Request) (route, error) {
 	u := req.URL
 	var r route
@@ -259,7 +301,7 @@ func (t *Transport) roundTrip(req *http.Request, into http.Header) (*http.Respon
 		closeBody(req)
 		return nil, errNoURL
 	}
-	rt, err := t.route(req)
+	rt, err := t.cachedRoute(req)
 	if err != nil {
 		closeBody(req)
 		return nil, err

@@ -104,10 +104,7 @@ var xfProtoHTTP, xfProtoHTTPS = []string{"http"}, []string{"https"}
 // The values live in vals (the request's outbound), not in slices of their
 // own.
 func addForwarded(h http.Header, r *http.Request, vals *[2]string) {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := remoteIP(r.RemoteAddr)
 	if old := h["X-Forwarded-For"]; len(old) > 0 {
 		vals[0] = strings.Join(old, ", ") + ", " + ip
 	} else {
@@ -125,4 +122,22 @@ func addForwarded(h http.Header, r *http.Request, vals *[2]string) {
 	} else {
 		delete(h, "X-Forwarded-Host")
 	}
+}
+
+// remoteIP is the address part of a RemoteAddr: the host net.SplitHostPort
+// returns, or the whole string when it fails (not host:port). An IPv4 or
+// name host is cut at the last colon without it.
+func remoteIP(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr
+	}
+	host := addr[:i]
+	if strings.ContainsAny(host, ":[]") || strings.ContainsAny(addr[i:], "[]") {
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			return h // IPv6, bracketed
+		}
+		return addr
+	}
+	return host
 }
