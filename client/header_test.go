@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/dallyhttp/dally/h1"
 )
 
 // RoundTripHeader puts the end-to-end fields into the caller's map, in
@@ -62,5 +64,46 @@ func TestRoundTripHeaderFields(t *testing.T) {
 		if resp.Header[k] == nil {
 			t.Errorf("RoundTrip lost %s: %v", k, resp.Header)
 		}
+	}
+}
+
+// Names outside fieldClass's list are checked (a bad one is refused before
+// any byte is sent); those on it are tokens.
+func TestRequestFieldNames(t *testing.T) {
+	for _, k := range []string{"Via", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "Forwarded",
+		"User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Cookie", "Authorization",
+		"Content-Type", "Referer", "Origin", "Cache-Control", "If-None-Match", "If-Modified-Since",
+		"Te", "X-Request-Id", "Pragma", "Range", "Upgrade", "Expect", "Idempotency-Key", "Host", "Trailer"} {
+		if fieldClass(k) == fieldUnknown || !h1.ValidFieldName(k) {
+			t.Errorf("%q: class %d, token %v", k, fieldClass(k), h1.ValidFieldName(k))
+		}
+	}
+	m := startMock(t, func(m *mock, _ int, c net.Conn, br *bufio.Reader) {
+		for {
+			if _, _, err := m.readReq(br); err != nil {
+				return
+			}
+			io.WriteString(c, ok200("x"))
+		}
+	})
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	for _, bad := range []string{"Bad Name", "X\r\nY", "", "Via:"} {
+		req, _ := http.NewRequest("GET", m.url("/"), nil)
+		req.Header[bad] = []string{"v"}
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("name %q sent", bad)
+		}
+	}
+	req, _ := http.NewRequest("GET", m.url("/"), nil)
+	req.Header["X-Custom_Name!"] = []string{"v"}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := m.reqs.Load(); n != 1 {
+		t.Fatalf("origin read %d requests, want only the good one", n)
 	}
 }

@@ -219,12 +219,14 @@ func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error 
 	b = append(b, host...)
 	b = append(b, '\r', '\n')
 	for k, vs := range req.Header {
-		if skipOut(k) {
+		switch fieldClass(k) {
+		case fieldOurs:
 			continue
-		}
-		if !h1.ValidFieldName(k) {
-			putHeadBuf(bp, b)
-			return fmt.Errorf("client: invalid header field name %q", k)
+		case fieldUnknown:
+			if !h1.ValidFieldName(k) {
+				putHeadBuf(bp, b)
+				return fmt.Errorf("client: invalid header field name %q", k)
+			}
 		}
 		for _, v := range vs {
 			if !h1.ValidFieldValue(v) {
@@ -280,13 +282,27 @@ func putHeadBuf(bp *[]byte, b []byte) {
 	}
 }
 
-// skipOut: fields the transport writes itself.
-func skipOut(k string) bool {
+// Classes of request field names (fieldClass).
+const (
+	fieldUnknown = iota // to be checked
+	fieldOurs           // written by the transport itself: skipped
+	fieldKnown          // a common canonical name: a token already
+)
+
+// fieldClass tells the names the transport writes itself from common
+// names known to be tokens (a switch is cheaper than ValidFieldName's
+// walk over each byte) and from the rest.
+func fieldClass(k string) int {
 	switch k {
 	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Trailer":
-		return true
+		return fieldOurs
+	case "Via", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "Forwarded",
+		"User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Cookie", "Authorization",
+		"Content-Type", "Referer", "Origin", "Cache-Control", "If-None-Match", "If-Modified-Since",
+		"Te", "X-Request-Id", "Pragma", "Range", "Upgrade", "Expect", "Idempotency-Key":
+		return fieldKnown
 	}
-	return false
+	return fieldUnknown
 }
 
 func hasValue(vs []string) bool { return len(vs) > 0 && vs[0] != "" }
