@@ -407,14 +407,20 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, o *
 		// client's context: no context or timer of the proxy's own. The
 		// upstream's fields go straight into the client's response
 		// (relay filters them there).
+		// The wait for the upstream is not the processor's: the server's
+		// run bound leaves this worker out of its count meanwhile.
+		bw := server.Blocking(ctx)
 		resp, err = p.own.RoundTripHeader(out, w.Header())
+		bw.End()
 		timedOut = errors.Is(err, client.ErrResponseHeaderTimeout)
 	} else {
 		c, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		ctx = c
 		timer := time.AfterFunc(p.UpstreamTimeout, func() { cancel(errUpstreamTimeout) })
+		bw := server.Blocking(r.Context())
 		resp, err = p.transport.RoundTrip(out.WithContext(ctx))
+		bw.End()
 		timedOut = !timer.Stop() || errors.Is(context.Cause(ctx), errUpstreamTimeout)
 	}
 	if body != nil {
