@@ -151,6 +151,7 @@ type reqState struct {
 	req       *http.Request
 	method    string
 	into      http.Header // where the response's fields go; nil: a new map
+	extra     []Field     // written after req.Header's
 	c         *conn
 	pipe      bool // may share a connection (idempotent, no body)
 	retryable bool // shouldRetry could retry it after the idle race

@@ -107,3 +107,48 @@ func TestRequestFieldNames(t *testing.T) {
 		t.Fatalf("origin read %d requests, want only the good one", n)
 	}
 }
+
+// RoundTripRelay writes its extra fields after the map's, checked like
+// them; names the transport writes itself are skipped.
+func TestRoundTripRelayExtra(t *testing.T) {
+	heads := make(chan *http.Request, 4)
+	m := startMock(t, func(m *mock, _ int, c net.Conn, br *bufio.Reader) {
+		for {
+			r, _, err := m.readReq(br)
+			if err != nil {
+				return
+			}
+			heads <- r
+			io.WriteString(c, ok200("x"))
+		}
+	})
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", m.url("/"), nil)
+	req.Header["X-In-Map"] = []string{"1"}
+	extra := []Field{{"Via", "1.1 p"}, {"X-Forwarded-For", "10.0.0.1"}, {"Host", "evil"}, {"Connection", "close"}, {"X-Custom", "c"}}
+	resp, err := tr.RoundTripRelay(req, extra, http.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	r := <-heads
+	for k, v := range map[string]string{"X-In-Map": "1", "Via": "1.1 p", "X-Forwarded-For": "10.0.0.1", "X-Custom": "c"} {
+		if got := r.Header.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+	if r.Host == "evil" || r.Close {
+		t.Errorf("an extra field overrode the transport's own: Host %q, close %v", r.Host, r.Close)
+	}
+	for _, bad := range [][]Field{{{"X-Bad", "a\r\nb"}}, {{"Bad Name", "v"}}} {
+		req, _ := http.NewRequest("GET", m.url("/"), nil)
+		if resp, err := tr.RoundTripRelay(req, bad, nil); err == nil {
+			resp.Body.Close()
+			t.Errorf("extra %q sent", bad)
+		}
+	}
+	if n := m.reqs.Load(); n != 1 {
+		t.Fatalf("origin read %d requests, want 1", n)
+	}
+}

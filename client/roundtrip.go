@@ -25,7 +25,7 @@ var ErrResponseHeaderTimeout = errors.New("client: no response head within Respo
 
 // try sends req once: a connection, its write turn, the head (and the body
 // from its own goroutine), its read turn, the response head.
-func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh bool, into http.Header) (*http.Response, attempt, error) {
+func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh bool, into http.Header, extra []Field) (*http.Response, attempt, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -38,7 +38,7 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 	}
 	b := &body{}
 	rq := &b.rq
-	rq.ctx, rq.req, rq.method, rq.into = ctx, req, method, into
+	rq.ctx, rq.req, rq.method, rq.into, rq.extra = ctx, req, method, into, extra
 	expect := a.hasBody && hasToken(req.Header["Expect"], "100-continue")
 	rq.pipe = idempotent(method) && !a.hasBody && !req.Close && !t.DisableKeepAlives
 	rq.retryable = (idempotent(method) || a.idempotencyKey) && (!a.hasBody || a.canReplay)
@@ -235,6 +235,22 @@ func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error 
 			}
 			b = h1.AppendField(b, k, v)
 		}
+	}
+	for _, f := range rq.extra {
+		switch fieldClass(f.Name) {
+		case fieldOurs:
+			continue
+		case fieldUnknown:
+			if !h1.ValidFieldName(f.Name) {
+				putHeadBuf(bp, b)
+				return fmt.Errorf("client: invalid header field name %q", f.Name)
+			}
+		}
+		if !h1.ValidFieldValue(f.Value) {
+			putHeadBuf(bp, b)
+			return fmt.Errorf("client: invalid header field value for %q", f.Name)
+		}
+		b = h1.AppendField(b, f.Name, f.Value)
 	}
 	if rt.proxyAuth != "" && req.Header.Get("Proxy-Authorization") == "" {
 		b = h1.AppendField(b, "Proxy-Authorization", rt.proxyAuth)

@@ -280,7 +280,7 @@ func (t *Transport) route(req *http.Request) (route, error) {
 // from the connection. It retries once, on a fresh connection, when
 // shouldRetry says so.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.roundTrip(req, nil)
+	return t.roundTrip(req, nil, nil)
 }
 
 // RoundTripHeader is RoundTrip with the response's end-to-end fields
@@ -292,10 +292,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // them anyway. A name h already holds gets the new values appended. h is
 // not touched when an error is returned.
 func (t *Transport) RoundTripHeader(req *http.Request, h http.Header) (*http.Response, error) {
-	return t.roundTrip(req, h)
+	return t.roundTrip(req, h, nil)
 }
 
-func (t *Transport) roundTrip(req *http.Request, into http.Header) (*http.Response, error) {
+// Field is a request field written after req.Header's (RoundTripRelay).
+type Field struct{ Name, Value string }
+
+// RoundTripRelay is RoundTripHeader with extra fields written after
+// req.Header's, as if they were in it: a proxy adds its own (Via,
+// X-Forwarded-*) without writing them into the client's header map, which
+// the transport would then walk again. Names the transport writes itself
+// (Host, Content-Length, Transfer-Encoding, Connection, Keep-Alive,
+// Proxy-Connection, Trailer) are skipped, as in req.Header. extra must
+// not change until the response head is returned.
+func (t *Transport) RoundTripRelay(req *http.Request, extra []Field, h http.Header) (*http.Response, error) {
+	return t.roundTrip(req, h, extra)
+}
+
+func (t *Transport) roundTrip(req *http.Request, into http.Header, extra []Field) (*http.Response, error) {
 	t.init()
 	if req.URL == nil {
 		closeBody(req)
@@ -309,7 +323,7 @@ func (t *Transport) roundTrip(req *http.Request, into http.Header) (*http.Respon
 	ctx := req.Context()
 	retried := false
 	for {
-		resp, a, err := t.try(ctx, req, &rt, retried, into)
+		resp, a, err := t.try(ctx, req, &rt, retried, into, extra)
 		if err == nil {
 			return resp, nil
 		}

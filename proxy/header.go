@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dallyhttp/dally/client"
 	"github.com/dallyhttp/dally/h1"
 )
 
@@ -78,20 +79,59 @@ func isUpgrade(h http.Header) bool {
 // The common values are built once (viaFields), so a message without a Via
 // costs no allocation for it.
 func (p *Proxy) addVia(h http.Header, major, minor int) {
-	var hop []string
-	switch {
-	case major == 1 && minor == 1:
-		hop = p.via11
-	case major == 1 && minor == 0:
-		hop = p.via10
-	default:
-		hop = []string{strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + p.Via}
-	}
+	hop := p.viaHop(major, minor)
 	if old := h["Via"]; len(old) > 0 {
 		h["Via"] = []string{strings.Join(old, ", ") + ", " + hop[0]}
 		return
 	}
 	h["Via"] = hop
+}
+
+// viaHop is this hop's Via entry, shared for 1.1 and 1.0.
+func (p *Proxy) viaHop(major, minor int) []string {
+	switch {
+	case major == 1 && minor == 1:
+		return p.via11
+	case major == 1 && minor == 0:
+		return p.via10
+	}
+	return []string{strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + p.Via}
+}
+
+// viaValue is the Via value to send on, h's own ones (taken out of h)
+// followed by this hop, for a field written outside the map.
+func (p *Proxy) viaValue(h http.Header, major, minor int) string {
+	hop := p.viaHop(major, minor)[0]
+	if old := h["Via"]; len(old) > 0 {
+		delete(h, "Via")
+		return strings.Join(old, ", ") + ", " + hop
+	}
+	return hop
+}
+
+// appendForwarded is addForwarded for fields written outside the map
+// (client.Transport.RoundTripRelay): the client's own X-Forwarded-* are
+// taken out of h, the values the upstream gets appended to x.
+func appendForwarded(x []client.Field, h http.Header, r *http.Request) []client.Field {
+	ip := remoteIP(r.RemoteAddr)
+	if len(h) > 0 { // else nothing to take out (the common case: no field besides Host)
+		if old := h["X-Forwarded-For"]; len(old) > 0 {
+			ip = strings.Join(old, ", ") + ", " + ip
+		}
+		delete(h, "X-Forwarded-For")
+		delete(h, "X-Forwarded-Proto")
+		delete(h, "X-Forwarded-Host")
+	}
+	x = append(x, client.Field{Name: "X-Forwarded-For", Value: ip})
+	if r.TLS != nil {
+		x = append(x, client.Field{Name: "X-Forwarded-Proto", Value: "https"})
+	} else {
+		x = append(x, client.Field{Name: "X-Forwarded-Proto", Value: "http"})
+	}
+	if r.Host != "" {
+		x = append(x, client.Field{Name: "X-Forwarded-Host", Value: r.Host})
+	}
+	return x
 }
 
 // Shared, never written into (a header map's append copies them).

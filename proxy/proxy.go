@@ -327,6 +327,10 @@ type outbound struct {
 	target url.URL
 	fwd    [2]string // X-Forwarded-For, X-Forwarded-Host
 	tried  [4]bool
+	// extra: the fields the proxy adds (TE, Via, X-Forwarded-*) when dally's
+	// client writes them (RoundTripRelay); they live in fields.
+	extra  []client.Field
+	fields [5]client.Field
 }
 
 func (p *Proxy) serveReverse(w http.ResponseWriter, r *http.Request) {
@@ -410,7 +414,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, o *
 		// The wait for the upstream is not the processor's: the server's
 		// run bound leaves this worker out of its count meanwhile.
 		bw := server.Blocking(ctx)
-		resp, err = p.own.RoundTripHeader(out, w.Header())
+		resp, err = p.own.RoundTripRelay(out, o.extra, w.Header())
 		bw.End()
 		timedOut = errors.Is(err, client.ErrResponseHeaderTimeout)
 	} else {
@@ -480,13 +484,28 @@ func (p *Proxy) prepare(r *http.Request, reverse bool, o *outbound) (upgrade []s
 	if isUpgrade(h) && r.ContentLength == 0 {
 		upgrade = h["Upgrade"]
 	}
-	if removeHopByHop(h) {
+	te := removeHopByHop(h)
+	if p.ForwardAuth != nil && !reverse {
+		delete(h, "Proxy-Authorization")
+	}
+	if p.own != nil && upgrade == nil {
+		// dally's client writes the proxy's fields after the map's
+		// (RoundTripRelay): the map is not written into and walked again.
+		x := o.fields[:0]
+		if te {
+			x = append(x, client.Field{Name: "Te", Value: "trailers"})
+		}
+		x = append(x, client.Field{Name: "Via", Value: p.viaValue(h, r.ProtoMajor, r.ProtoMinor)})
+		if reverse {
+			x = appendForwarded(x, h, r)
+		}
+		o.extra = x
+		return nil
+	}
+	if te {
 		// RFC 9110 §10.1.4: TE is hop-by-hop; the proxy can take trailers
 		// (it relays them), so it says so on its own link.
 		h["Te"] = []string{"trailers"}
-	}
-	if p.ForwardAuth != nil && !reverse {
-		delete(h, "Proxy-Authorization")
 	}
 	if p.own == nil {
 		if _, ok := h["User-Agent"]; !ok {

@@ -48,6 +48,12 @@ func TestHopByHopRequest(t *testing.T) {
 	if hasName(h, "User-Agent") || hasName(h, "Accept-Encoding") {
 		t.Errorf("the transport added fields:\n%s", h)
 	}
+	// The proxy's values replace the client's: each name once.
+	for _, name := range []string{"Via", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Te"} {
+		if n := strings.Count(strings.ToLower(h), "\r\n"+strings.ToLower(name)+":"); n != 1 {
+			t.Errorf("upstream head has %d %s fields:\n%s", n, name, h)
+		}
+	}
 }
 
 func TestHopByHopResponse(t *testing.T) {
