@@ -16,9 +16,10 @@ import (
 var errBodyClosed = errors.New("client: read on closed response body")
 
 // body streams a response body from its connection; it also carries the
-// request's state (one allocation per try).
+// request's state and the response (one allocation per try).
 type body struct {
 	rq     reqState
+	resp   http.Response // the response returned, whose Body this is
 	c      *conn
 	kind   h1.BodyKind
 	remain int64  // BodyLength: bytes left

@@ -410,7 +410,8 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 func (t *Transport) buildResponse(b *body, r *h1.Response) *http.Response {
 	rq := &b.rq
 	c := rq.c
-	resp := &http.Response{
+	resp := &b.resp // one allocation with the body
+	*resp = http.Response{
 		StatusCode: r.Status,
 		ProtoMajor: r.Major,
 		ProtoMinor: r.Minor,

@@ -173,11 +173,22 @@ func remoteIP(addr string) string {
 		return addr
 	}
 	host := addr[:i]
-	if strings.ContainsAny(host, ":[]") || strings.ContainsAny(addr[i:], "[]") {
+	if hasAddrPunct(host) || hasAddrPunct(addr[i:]) {
 		if h, _, err := net.SplitHostPort(addr); err == nil {
 			return h // IPv6, bracketed
 		}
 		return addr
 	}
 	return host
+}
+
+// hasAddrPunct: s holds ':', '[' or ']' (a loop: strings.ContainsAny builds
+// a set first, dearer than these few bytes).
+func hasAddrPunct(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ':' || c == '[' || c == ']' {
+			return true
+		}
+	}
+	return false
 }

@@ -331,11 +331,29 @@ type outbound struct {
 	// client writes them (RoundTripRelay); they live in fields.
 	extra  []client.Field
 	fields [5]client.Field
+	// reusable: no one can hold o past the handler (dally's client, no
+	// body, no tunnel): it goes back to outboundPool.
+	reusable bool
 }
 
+// outboundPool recycles the outbound of a request sent by dally's client
+// without a body: once the response is relayed nothing refers to it (the
+// client keeps no request past its response; a body would be read by the
+// transport's own goroutine, which may outlive the handler).
+var outboundPool = sync.Pool{New: func() any { return new(outbound) }}
+
 func (p *Proxy) serveReverse(w http.ResponseWriter, r *http.Request) {
-	o := new(outbound)
+	o := outboundPool.Get().(*outbound)
 	upgrade := p.prepare(r, true, o)
+	o.reusable = p.own != nil && upgrade == nil && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0)
+	p.serveReverseWith(w, r, o, upgrade)
+	if o.reusable {
+		*o = outbound{} // holds nothing of this request while pooled
+		outboundPool.Put(o)
+	}
+}
+
+func (p *Proxy) serveReverseWith(w http.ResponseWriter, r *http.Request, o *outbound, upgrade []string) {
 	tried := o.tried[:0]
 	if len(p.ups) <= len(o.tried) {
 		tried = o.tried[:len(p.ups)]
