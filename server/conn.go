@@ -51,9 +51,10 @@ type conn struct {
 	writable bool          // guarded by mu: write readiness seen while owned
 	hup      bool          // guarded by mu: the peer's FIN has been seen
 	timedOut bool          // guarded by mu: the owner's wait reached its deadline
+	timerFor timerFor      // guarded by mu
+	waited   bool          // owner only: a wait since the worker's clock was read (it is stale)
 	waiter   chan struct{} // guarded by mu: set while the owner waits
 	deadline int64         // guarded by mu: end of the current phase (loop clock)
-	timerFor timerFor      // guarded by mu
 	cancel   *reqContext   // guarded by mu: the running request's context
 	lingered int           // guarded by mu: bytes discarded while closing
 
@@ -68,8 +69,6 @@ type conn struct {
 	rbuf       []byte        // nil while idle
 	rpos, rend int           // unread input is rbuf[rpos:rend]
 	headStart  int64         // loop clock at the first byte of the head being read
-	readAt     int64         // owner only: loop clock at the last read that returned bytes
-	waited     bool          // owner only: a wait since the worker's clock was read (it is stale)
 	nreq       int           // requests started on this connection
 	served     atomic.Int32  // nreq, readable by ConnTable
 	created    int64         // Immutable: loop clock at accept
@@ -436,7 +435,8 @@ func (c *conn) admitRequest(w *worker) bool {
 		return true
 	}
 	s.clientsMu.Lock()
-	v := s.clients.Request(c.client, c.readAt, s.press.greedy.Load())
+	// The time the head began to arrive: close enough, and no clock read.
+	v := s.clients.Request(c.client, c.headStart, s.press.greedy.Load())
 	s.clientsMu.Unlock()
 	switch v.Decision {
 	case policy.Pause:
@@ -901,9 +901,8 @@ func (c *conn) readHead(w *worker) bool {
 		switch {
 		case n > 0:
 			w.now = 0
-			c.readAt = evloop.Now()
 			if !had {
-				c.headStart = c.readAt
+				c.headStart = evloop.Now()
 			}
 		case err == nil: // FIN
 			if had {

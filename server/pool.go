@@ -57,6 +57,10 @@ type workerPool struct {
 	run policy.RunLimit // guarded by mu
 }
 
+// warmWorkers is how many of the most recently parked workers (the next
+// to be reused) keep their free buffers.
+const warmWorkers = 16
+
 // idleWorkerTTL is how long a parked worker lives before it exits; the
 // pool shrinks back after a burst so that idle servers hold few stacks.
 const idleWorkerTTL = 30 * time.Second
@@ -240,6 +244,13 @@ func (w *worker) run(p *workerPool, c *conn) {
 			w.parkedAt = evloop.Now()
 		}
 		p.parked = append(p.parked, w)
+		if k := len(p.parked) - 1 - warmWorkers; k >= 0 {
+			// Parked workers are reused from the top: the one now below
+			// the warm ones gives its buffers back, so that a burst's
+			// many workers do not keep them (idle memory). It is parked:
+			// its fields are the pool's until it is handed work.
+			p.parked[k].dropBufs()
+		}
 		p.mu.Unlock()
 		if c = <-w.work; c == nil {
 			w.dropBufs()
