@@ -82,12 +82,12 @@ func (b *body) read(p []byte) (int, error) {
 			return b.took(n), nil
 		}
 		n := copy(p, c.rbuf[c.rpos:c.rend])
-		c.rpos += n
+		c.rpos += int32(n)
 		return b.took(n), nil
 	case h1.BodyChunked:
 		for len(b.pend) == 0 {
 			data, used, err := b.dec.Next(c.rbuf[c.rpos:c.rend])
-			c.rpos += used
+			c.rpos += int32(used)
 			if err == io.EOF {
 				b.done = true
 				b.setTrailers()
@@ -151,11 +151,11 @@ func (b *body) fill() error {
 	c := b.c
 	if c.rpos == c.rend {
 		c.rpos, c.rend = 0, 0
-	} else if c.rend == len(c.rbuf) {
+	} else if int(c.rend) == len(c.rbuf) {
 		if c.rpos == 0 {
 			return &h1.Error{Status: 400, Reason: "chunk line too long"}
 		}
-		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rend = int32(copy(c.rbuf, c.rbuf[c.rpos:c.rend]))
 		c.rpos = 0
 	}
 	for {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
@@ -46,17 +47,23 @@ type conn struct {
 	ctx    context.Context
 
 	mu       sync.Mutex
-	state    State         // guarded by mu
-	readable bool          // guarded by mu: read readiness seen while owned
-	writable bool          // guarded by mu: write readiness seen while owned
-	hup      bool          // guarded by mu: the peer's FIN has been seen
-	timedOut bool          // guarded by mu: the owner's wait reached its deadline
-	timerFor timerFor      // guarded by mu
-	waited   bool          // owner only: a wait since the worker's clock was read (it is stale)
+	state    State    // guarded by mu
+	readable bool     // guarded by mu: read readiness seen while owned
+	writable bool     // guarded by mu: write readiness seen while owned
+	hup      bool     // guarded by mu: the peer's FIN has been seen
+	timedOut bool     // guarded by mu: the owner's wait reached its deadline
+	timerFor timerFor // guarded by mu
+	waited   bool     // owner only: a wait since the worker's clock was read (it is stale)
+	drained  bool     // owner only: the last read returned less than it asked for: the socket was empty
+	// (The flags above share one word, and the small fields below pair up:
+	// an idle connection is this struct, so its size class is the idle
+	// memory figure's largest part.)
 	waiter   chan struct{} // guarded by mu: set while the owner waits
 	deadline int64         // guarded by mu: end of the current phase (loop clock)
 	cancel   *reqContext   // guarded by mu: the running request's context
-	lingered int           // guarded by mu: bytes discarded while closing
+	lingered int32         // guarded by mu: bytes discarded while closing
+	finEdge  bool          // owner only: the event that handed the connection over reported the peer's FIN
+	resumed  bool          // owner only: the head in the buffer was already admitted before a pause
 
 	timer evloop.Timer
 
@@ -67,14 +74,11 @@ type conn struct {
 
 	// Owned.
 	rbuf       []byte        // nil while idle
-	rpos, rend int           // unread input is rbuf[rpos:rend]
+	rpos, rend int32         // unread input is rbuf[rpos:rend] (rbuf is at most the head limit)
 	headStart  int64         // loop clock at the first byte of the head being read
-	nreq       int           // requests started on this connection
+	nreq       int32         // requests started on this connection
 	served     atomic.Int32  // nreq, readable by ConnTable
 	created    int64         // Immutable: loop clock at accept
-	drained    bool          // the last read returned less than it asked for: the socket was empty
-	finEdge    bool          // the event that handed the connection over reported the peer's FIN
-	resumed    bool          // the head in the buffer was already admitted before a pause
 	out        []byte        // responses written but not yet sent
 	wSent      int64         // bytes sent for the current request's response
 	wWaited    time.Duration // time its writes waited for the client to make room
@@ -530,14 +534,14 @@ func (c *conn) wait(wake chan struct{}, forWrite bool, limit time.Duration) erro
 // read reads once into rbuf; (0, nil) is EOF, EAGAIN says to wait.
 func (c *conn) read() (int, error) {
 	for {
-		space := len(c.rbuf) - c.rend
+		space := len(c.rbuf) - int(c.rend)
 		n, err := readNB(c.fd, c.rbuf[c.rend:])
 		c.drained = n < space
 		if err == unix.EINTR {
 			continue
 		}
 		if n > 0 {
-			c.rend += n
+			c.rend += int32(n)
 			return n, nil
 		}
 		if err == nil {
@@ -717,8 +721,8 @@ func (c *conn) drainLinger() {
 			c.closeLocked(reasonNone)
 			return
 		}
-		c.lingered += n
-		if c.lingered > c.srv.LingerBytes {
+		c.lingered = int32(min(int(c.lingered)+n, math.MaxInt32))
+		if int(c.lingered) > c.srv.LingerBytes {
 			c.closeLocked(reasonNone)
 			return
 		}
@@ -873,7 +877,7 @@ func (c *conn) readHead(w *worker) bool {
 				c.fail(w, err)
 				return false
 			}
-			if c.rend == len(c.rbuf) && !c.growForHead() {
+			if int(c.rend) == len(c.rbuf) && !c.growForHead() {
 				c.fail(w, &h1.Error{Status: 431, Reason: "request head too large"})
 				return false
 			}
@@ -939,7 +943,7 @@ func (c *conn) readHead(w *worker) bool {
 // head limit. It returns false at the limit.
 func (c *conn) growForHead() bool {
 	if c.rpos > 0 {
-		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rend = int32(copy(c.rbuf, c.rbuf[c.rpos:c.rend]))
 		c.rpos = 0
 		return true
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"math"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -21,10 +22,12 @@ func (c *conn) handle(w *worker) bool {
 	s := c.srv
 	hr := &w.req
 	w.now = 0 // read again when the response is finished
-	c.rpos += w.headLen
-	c.nreq++
+	c.rpos += int32(w.headLen)
+	if c.nreq < math.MaxInt32 { // past it, counted as unlimited
+		c.nreq++
+	}
 	c.wSent, c.wWaited = 0, 0
-	c.served.Store(int32(c.nreq))
+	c.served.Store(c.nreq)
 
 	// Checks that belong to the server rather than to the wire codec.
 	if !standardMethod(hr.Method) && !s.methods[string(hr.Method)] {
@@ -220,7 +223,7 @@ const maxDupScan = 32
 // end at c.rpos). It copies what it keeps: the buffer is reused by the
 // next request.
 func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext, error) {
-	hs := headStrings{head: c.rbuf[c.rpos-w.headLen : c.rpos]}
+	hs := headStrings{head: c.rbuf[int(c.rpos)-w.headLen : c.rpos]}
 	hs.s = string(hs.head)
 	target := hs.of(hr.Target)
 	a := &reqAlloc{}

@@ -217,7 +217,7 @@ func (rw *response) commit(final bool) {
 		case s.press.closing.Load():
 			// Saturated: load leaves at request boundaries (the draft, §9).
 			rw.keepAlive, rw.closeWhy = false, reasonSaturated
-		case s.MaxRequestsPerConn > 0 && c.nreq >= s.MaxRequestsPerConn:
+		case s.MaxRequestsPerConn > 0 && int(c.nreq) >= s.MaxRequestsPerConn:
 			rw.keepAlive, rw.closeWhy = false, reasonMaxRequests
 		case rw.body != nil && !rw.body.done && (rw.body.expect100 || rw.body.remaining > DefaultMaxBodyDrain):
 			// The handler left a body it never asked for (100-continue) or
@@ -246,7 +246,7 @@ func (rw *response) commit(final bool) {
 		if rw.ka10 {
 			b = append(b, "Connection: keep-alive\r\n"...)
 		}
-		b = h1.AppendKeepAlive(b, int(s.press.keepAlive.Load()), s.remainingRequests(c.nreq))
+		b = h1.AppendKeepAlive(b, int(s.press.keepAlive.Load()), s.remainingRequests(int(c.nreq)))
 	} else {
 		b = append(b, "Connection: close\r\n"...)
 	}

@@ -282,7 +282,8 @@ func (s *Server) init() error {
 		}
 		s.limits = h1.DefaultLimits
 		if s.MaxHeaderBytes > 0 {
-			s.limits.MaxHeadBytes = s.MaxHeaderBytes
+			// At most 1 GiB: the read buffer's offsets are 32-bit.
+			s.limits.MaxHeadBytes = min(s.MaxHeaderBytes, 1<<30)
 		}
 		s.methods = map[string]bool{}
 		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"} {
