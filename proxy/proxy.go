@@ -394,10 +394,9 @@ func upstreamURL(dst, base, req *url.URL) {
 	full := bp + path
 	u.Path, u.RawPath = "", ""
 	if p, err := url.PathUnescape(full); err == nil {
-		u.Path = p
-		if p != full {
-			u.RawPath = full
-		}
+		// RawPath keeps the client's spelling: url.URL would otherwise
+		// escape what RFC 3986 allows as is ("/!" would go as "/%21").
+		u.Path, u.RawPath = p, full
 	}
 	u.RawQuery = req.RawQuery
 	u.Fragment, u.RawFragment = "", ""
