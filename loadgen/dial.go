@@ -11,9 +11,10 @@ import (
 // honest connection count whatever the transport above it pools, retries
 // or hides. Safe for concurrent use.
 type CountingDialer struct {
-	Dialer net.Dialer
-	opened atomic.Int64
-	failed atomic.Int64
+	Dialer   net.Dialer
+	opened   atomic.Int64
+	failed   atomic.Int64
+	inflight atomic.Int64
 }
 
 // DialContext has net.Dialer's signature, for http.Transport.DialContext.
@@ -28,6 +29,8 @@ func (d *CountingDialer) DialContext(ctx context.Context, network, addr string) 
 	if dl.Timeout == 0 {
 		dl.Timeout = defaultDialTimeout
 	}
+	d.inflight.Add(1)
+	defer d.inflight.Add(-1)
 	c, err := dl.DialContext(context.WithoutCancel(ctx), network, addr)
 	if err != nil {
 		d.failed.Add(1)
@@ -42,6 +45,19 @@ func (d *CountingDialer) DialContext(ctx context.Context, network, addr string) 
 		tc.SetNoDelay(true)
 	}
 	return c, nil
+}
+
+// Settle waits, up to the dial timeout, for dials in flight: a pooling
+// transport (net/http's) may have started one for a request that another
+// connection then served, and the server counts it once it completes.
+func (d *CountingDialer) Settle() {
+	limit := d.Dialer.Timeout
+	if limit == 0 {
+		limit = defaultDialTimeout
+	}
+	for end := time.Now().Add(limit); d.inflight.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Opened is the number of connections established so far.

@@ -295,6 +295,7 @@ func (c *collector) result(elapsed time.Duration, d *CountingDialer) *Result {
 		}
 	}
 	if d != nil {
+		d.Settle()
 		r.ConnsOpened = d.Opened()
 		r.DialsFailed = d.Failed()
 	}
