@@ -53,12 +53,13 @@ func (l *IdleList[T]) lazyInit() {
 // Len is the number of idle connections.
 func (l *IdleList[T]) Len() int { return len(l.all) }
 
-// PushMRU records that n's connection became idle (or was used) at now and
-// makes it the most recently used: it enters the list, or moves to its end.
-//
-// LastUse is set to now, raised if needed to the newest LastUse already in
-// the list so that the list stays sorted even if the caller's clock
-// stutters. PushMRU panics if n is in another list.
+// PushMRU records that n's connection became idle (or was used) at now:
+// it enters the list, or moves, at its place in the order of last use,
+// normally the end. A connection whose last use came before the newest
+// ones' (its owner was slow to report it) goes before them, so that the
+// least recently used is the one used least recently, not the one
+// reported first; past maxReorder nodes, LastUse is raised to keep the
+// list sorted at no more cost. PushMRU panics if n is in another list.
 func (l *IdleList[T]) PushMRU(n *IdleNode[T], now int64) {
 	l.lazyInit()
 	switch n.list {
@@ -70,14 +71,22 @@ func (l *IdleList[T]) PushMRU(n *IdleNode[T], now int64) {
 	default:
 		panic("policy: IdleList.PushMRU of a node in another list")
 	}
-	if newest := l.root.prev; newest != &l.root && newest.LastUse > now {
-		now = newest.LastUse
+	at := l.root.prev // n goes after at
+	for k := 0; at != &l.root && at.LastUse > now; k++ {
+		if k == maxReorder {
+			now = at.LastUse
+			break
+		}
+		at = at.prev
 	}
 	n.LastUse = now
-	n.prev, n.next = l.root.prev, &l.root
-	l.root.prev.next = n
-	l.root.prev = n
+	n.prev, n.next = at, at.next
+	at.next.prev = n
+	at.next = n
 }
+
+// maxReorder bounds how far PushMRU looks back for a late report's place.
+const maxReorder = 8
 
 // Remove takes n out of the list (its connection is reading again, or
 // closing). It reports whether n was in l; removing a node that is not in l

@@ -70,7 +70,9 @@ func TestIdleListOps(t *testing.T) {
 		{"remove oldest and newest", []op{{"push", 0, 1}, {"push", 1, 2}, {"push", 2, 3}, {"remove", 0, 0}, {"remove", 2, 0}}, []int{1}},
 		{"remove twice", []op{{"push", 0, 1}, {"remove", 0, 0}, {"remove", 0, 0}}, []int{}},
 		{"remove then push again", []op{{"push", 0, 1}, {"push", 1, 2}, {"remove", 0, 0}, {"push", 0, 5}}, []int{1, 0}},
-		{"clock stutter keeps order", []op{{"push", 0, 10}, {"push", 1, 5}, {"push", 2, 7}}, []int{0, 1, 2}},
+		// A late report takes its place in the order of last use.
+		{"late report goes to its place", []op{{"push", 0, 10}, {"push", 1, 5}, {"push", 2, 7}}, []int{1, 2, 0}},
+		{"late report moves in the list", []op{{"push", 0, 1}, {"push", 1, 2}, {"push", 2, 3}, {"push", 0, 2}}, []int{1, 0, 2}},
 		{"expire pops the oldest only when due", []op{{"push", 0, 1}, {"push", 1, 2}, {"expire", 0, 1 + 10}, {"expire", 0, 1 + 10}}, []int{1}},
 	}
 	for _, tt := range tests {
@@ -273,5 +275,20 @@ func TestIdleListRandomAmongOldEnough(t *testing.T) {
 		if n < draws/3*9/10 || n > draws/3*11/10 {
 			t.Errorf("id %d drawn %d times, want about %d", id, n, draws/3)
 		}
+	}
+}
+
+// Past maxReorder newer nodes a late report is not walked back further:
+// it is stamped with the newest time it passed, and the list stays sorted.
+func TestIdleListLateReportBound(t *testing.T) {
+	var l IdleList[conn]
+	cs := newConns(maxReorder + 3)
+	for i := 1; i < len(cs); i++ {
+		l.PushMRU(&cs[i].idle, int64(100+i))
+	}
+	l.PushMRU(&cs[0].idle, 1) // far older than all of them
+	got := order(t, &l)       // checks that it is sorted
+	if got[0] == 0 || got[len(got)-1] == 0 {
+		t.Fatalf("late report at %v, want within the last maxReorder", got)
 	}
 }
