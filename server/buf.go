@@ -23,9 +23,9 @@ func putBuf(b []byte) {
 
 // workerBufs is how many free buffers a worker keeps: a request cycle takes
 // a read buffer, an output buffer and a body buffer and gives them back,
-// and the worker's own cache spares the shared pool those six trips. A
-// parked worker keeps them (parked workers are few: they are reaped after
-// idleWorkerTTL); an idle connection still holds none.
+// and the worker's own cache spares the shared pool those six trips. Of
+// the parked workers only the warmWorkers most recent (the next to run)
+// keep theirs; an idle connection still holds none.
 const workerBufs = 3
 
 // getBuf takes a buffer from the worker's cache, or the pool.
@@ -52,7 +52,8 @@ func (w *worker) putBuf(b []byte) {
 	putBuf(b)
 }
 
-// dropBufs empties the cache into the pool (the worker is ending).
+// dropBufs empties the cache into the pool (the worker is ending, or
+// parked below the warm ones).
 func (w *worker) dropBufs() {
 	for w.nbuf > 0 {
 		w.nbuf--

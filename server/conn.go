@@ -904,7 +904,6 @@ func (c *conn) readHead(w *worker) bool {
 		n, err := c.read()
 		switch {
 		case n > 0:
-			w.now = 0
 			if !had {
 				c.headStart = evloop.Now()
 			}

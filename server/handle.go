@@ -30,7 +30,7 @@ func (c *conn) handle(w *worker) bool {
 	c.served.Store(c.nreq)
 
 	// Checks that belong to the server rather than to the wire codec.
-	if !standardMethod(hr.Method) && !s.methods[string(hr.Method)] {
+	if standardMethod(hr.Method) == "" && !s.methods[string(hr.Method)] {
 		c.fail(w, &h1.Error{Status: 501, Reason: "method not implemented"})
 		return false
 	}
@@ -381,23 +381,36 @@ func hasCTL(s string) bool {
 
 // Common methods and field names are shared strings, so a typical request
 // does not allocate them.
-var commonMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
 
-// standardMethod reports RFC 9110's methods and PATCH, which every
-// server accepts (Server.methods holds them and ExtraMethods).
-func standardMethod(m []byte) bool {
+// standardMethod is the shared string of RFC 9110's methods and PATCH,
+// which every server accepts (Server.methods holds ExtraMethods), or "".
+func standardMethod(m []byte) string {
 	switch string(m) {
-	case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
-		return true
+	case "GET":
+		return "GET"
+	case "HEAD":
+		return "HEAD"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "DELETE":
+		return "DELETE"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "PATCH":
+		return "PATCH"
+	case "CONNECT":
+		return "CONNECT"
+	case "TRACE":
+		return "TRACE"
 	}
-	return false
+	return ""
 }
 
 func methodString(m []byte, hs *headStrings) string {
-	for _, s := range commonMethods {
-		if string(m) == s {
-			return s
-		}
+	if s := standardMethod(m); s != "" {
+		return s
 	}
 	return hs.of(m)
 }

@@ -75,7 +75,7 @@ func (rw *response) WriteHeader(code int) {
 		}
 		c := rw.c
 		c.out = h1.AppendStatusLine(c.out, 1, 1, code, "")
-		c.out, _ = appendHeader(c.out, rw.header, false, nil)
+		c.out, _ = appendHeader(c.out, rw.header, nil)
 		c.out = append(c.out, "\r\n"...)
 		if err := c.flush(rw.w.wake); err != nil {
 			rw.err = err
@@ -195,8 +195,12 @@ func (rw *response) commit(final bool) {
 	b := h1.AppendStatusLine(c.out, 1, 1, rw.status, "")
 	// One pass over the handler's fields writes them and notes those the
 	// server acts on.
+	var trailers *[]string
+	if rw.mode == h1.BodyChunked {
+		trailers = &rw.trailers
+	}
 	var seen headerSeen
-	b, seen = appendHeader(b, h, rw.mode == h1.BodyChunked, &rw.trailers)
+	b, seen = appendHeader(b, h, trailers)
 	if !seen.date {
 		b = append(b, "Date: "...)
 		b = append(b, httpDate(rw.w.now)...)
@@ -289,10 +293,10 @@ type headerSeen struct {
 
 // appendHeader writes a handler's fields. Values with CR or LF have them
 // replaced by spaces (no response splitting), and invalid names are
-// dropped. With chunked set, it collects the declared trailers (the
-// Trailer field's names, and fields named with http.TrailerPrefix) into
-// trailers.
-func appendHeader(b []byte, h http.Header, chunked bool, trailers *[]string) ([]byte, headerSeen) {
+// dropped. With trailers not nil (a chunked response), it collects the
+// declared trailers there: the Trailer field's names, and fields named
+// with http.TrailerPrefix.
+func appendHeader(b []byte, h http.Header, trailers *[]string) ([]byte, headerSeen) {
 	var seen headerSeen
 	for k, vs := range h {
 		switch k {
@@ -303,14 +307,14 @@ func appendHeader(b []byte, h http.Header, chunked bool, trailers *[]string) ([]
 		case "Connection":
 			seen.close = len(vs) > 0 && strings.EqualFold(vs[0], "close")
 		case "Trailer":
-			if chunked && trailers != nil {
+			if trailers != nil {
 				for _, v := range vs {
 					*trailers = append(*trailers, splitComma(v)...)
 				}
 			}
 		}
 		if strings.HasPrefix(k, http.TrailerPrefix) {
-			if chunked && trailers != nil {
+			if trailers != nil {
 				*trailers = append(*trailers, k)
 			}
 			continue

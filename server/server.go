@@ -285,10 +285,7 @@ func (s *Server) init() error {
 			// At most 1 GiB: the read buffer's offsets are 32-bit.
 			s.limits.MaxHeadBytes = min(s.MaxHeaderBytes, 1<<30)
 		}
-		s.methods = map[string]bool{}
-		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"} {
-			s.methods[m] = true
-		}
+		s.methods = map[string]bool{} // the standard ones: standardMethod
 		for _, m := range s.ExtraMethods {
 			s.methods[m] = true
 		}
