@@ -29,11 +29,15 @@ func main() {
 	c := flag.Int("c", 1, "keep-alive connections the requests are spread over")
 	wait := flag.Duration("wait", 0, "keep retrying the first connection for this long (server starting up)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "bound on the whole run")
+	depth := flag.Int("pipeline", 1, "requests written at once on a connection before their responses are read")
 	flag.Parse()
 	log.SetPrefix("reqs: ")
 	log.SetFlags(0)
 	if *n < 0 || *n > 0 && (*c < 1 || *n < *c) {
 		log.Fatalf("need -n 0 (only wait) or 1 <= -c <= -n, got -c %d -n %d", *c, *n)
+	}
+	if *depth < 1 || *depth > 1024 {
+		log.Fatalf("need 1 <= -pipeline <= 1024, got %d", *depth)
 	}
 
 	start := time.Now()
@@ -61,7 +65,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			size, err := run(*target, share, deadline)
+			size, err := run(*target, share, *depth, deadline)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -108,9 +112,9 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// run sends n requests one after another on one connection and returns the
-// size of the last response in bytes.
-func run(target string, n int, deadline time.Time) (int, error) {
+// run sends n requests on one connection, depth at a time (one write, then
+// their responses), and returns the size of the last response in bytes.
+func run(target string, n, depth int, deadline time.Time) (int, error) {
 	raw, err := net.DialTimeout("tcp", target, 5*time.Second)
 	if err != nil {
 		return 0, err
@@ -119,12 +123,16 @@ func run(target string, n int, deadline time.Time) (int, error) {
 	raw.SetDeadline(deadline)
 	conn := &countingConn{Conn: raw}
 	br := bufio.NewReader(conn)
-	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+	one := []byte("GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+	batch := bytes.Repeat(one, depth)
 	size := 0
 	for i := range n {
 		before := conn.n - br.Buffered()
-		if _, err := raw.Write(req); err != nil {
-			return 0, fmt.Errorf("request %d: %w", i, err)
+		if i%depth == 0 {
+			k := min(depth, n-i)
+			if _, err := raw.Write(batch[:k*len(one)]); err != nil {
+				return 0, fmt.Errorf("request %d: %w", i, err)
+			}
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
