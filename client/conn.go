@@ -49,11 +49,13 @@ type conn struct {
 	dec  h1.ChunkedDecoder
 	// preErr is the error of a read writeWait made, for the next fill.
 	preErr error
-	// deadline: a read deadline is set on nc (ResponseHeaderTimeout). It
-	// is left in place after the head and cleared only before the socket
-	// is read again without one (a body, the FIN peek): a response read
-	// from the buffer costs one deadline change, not two.
+	// deadline: a read deadline, dlAt, is set on nc (ResponseHeaderTimeout).
+	// It is left in place after the head and cleared only before the
+	// socket is read again without one (a body, the FIN peek): a response
+	// read from the buffer costs no deadline change, and the next head
+	// keeps it while it is still late enough (armHead).
 	deadline bool
+	dlAt     time.Time
 	// armed: writeWait set the deadline for the head being read.
 	armed bool
 
@@ -115,6 +117,29 @@ func (c *conn) noDeadline() {
 		c.nc.SetReadDeadline(time.Time{})
 		c.deadline = false
 	}
+}
+
+// armHead makes the read deadline for a head whose wait starts at now end
+// no sooner than now+d and no later than now+d+headSlack(d). A deadline
+// already in place that ends no sooner is kept, as nginx keeps a timer
+// that would move by less than its lazy delay: under load a connection
+// then changes its deadline once per slack, not once per request (each
+// change takes the poller descriptor's lock and moves a runtime timer).
+// The timeout is never early, and late by at most the slack.
+func (c *conn) armHead(now time.Time, d time.Duration) {
+	want := now.Add(d)
+	if c.deadline && !c.dlAt.Before(want) {
+		return
+	}
+	c.dlAt = want.Add(headSlack(d))
+	c.nc.SetReadDeadline(c.dlAt)
+	c.deadline = true
+}
+
+// headSlack is how much later than ResponseHeaderTimeout d a head's
+// deadline may end: a sixteenth of d, at most 250 ms.
+func headSlack(d time.Duration) time.Duration {
+	return min(d/16, 250*time.Millisecond)
 }
 
 // fill reads more into the buffer, first moving unread bytes to the front.

@@ -344,9 +344,8 @@ func (t *Transport) readResponse(b *body) (*http.Response, error) {
 	if c.r < c.w {
 		rq.gotByte = true // pipelined: the response is already here
 	}
-	if d := t.ResponseHeaderTimeout; d > 0 && !c.armed { // writeWait set it before the write
-		c.nc.SetReadDeadline(time.Now().Add(d))
-		c.deadline = true // left in place after the head: see conn.deadline
+	if d := t.ResponseHeaderTimeout; d > 0 && !c.armed { // writeWait armed it before the write
+		c.armHead(time.Now(), d) // left in place after the head: see conn.deadline
 	}
 	c.armed = false
 	lim := t.Limits

@@ -66,7 +66,8 @@ type Transport struct {
 	// waits for 100 before it sends its body. 0 means the default (1 s).
 	ExpectContinueTimeout time.Duration
 	// ResponseHeaderTimeout, if positive, bounds the wait for a response
-	// head after the request is written.
+	// head after the request is written: it times out no sooner, and no
+	// later than a sixteenth of it (at most 250 ms) after (conn.armHead).
 	ResponseHeaderTimeout time.Duration
 	// Proxy returns the proxy for a request, nil for none, like
 	// net/http's. Only http:// proxies for http:// targets are supported

@@ -32,10 +32,10 @@ const (
 // again.
 //
 // The bytes read are in the buffer (c.w advanced); a failed read is left
-// in c.preErr for the first fill. d > 0 sets the read deadline before the
-// write (ResponseHeaderTimeout), from now when given (the clock read when
-// the idle connection was taken, microseconds ago). It returns what a
-// plain Write would.
+// in c.preErr for the first fill. d > 0 arms the read deadline before the
+// write (ResponseHeaderTimeout, armHead), from now when given (the clock
+// read when the idle connection was taken, microseconds ago). It returns
+// what a plain Write would.
 func (c *conn) writeWait(b []byte, d time.Duration, now time.Time) (int, error) {
 	c.getBuf()
 	if c.r == c.w {
@@ -45,8 +45,8 @@ func (c *conn) writeWait(b []byte, d time.Duration, now time.Time) (int, error) 
 		if now.IsZero() {
 			now = time.Now()
 		}
-		c.nc.SetReadDeadline(now.Add(d))
-		c.deadline, c.armed = true, true
+		c.armHead(now, d)
+		c.armed = true
 	}
 	c.wb, c.wphase, c.wn, c.werr = b, waitWrite, 0, nil
 	err := c.rc.Read(c.waitFn)
