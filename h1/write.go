@@ -1,6 +1,9 @@
 package h1
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // The Append functions write wire bytes to dst and return the extended
 // slice. They reject nothing: the caller validates names and values it did
@@ -20,6 +23,11 @@ func AppendRequestLine(dst []byte, method, target string, major, minor int) []by
 // reason is replaced by StatusText(status) (and stays empty for a code
 // without one, which RFC 9112 §4 allows).
 func AppendStatusLine(dst []byte, major, minor, status int, reason string) []byte {
+	if major == 1 && minor == 1 && reason == "" {
+		if line := commonStatusLine(status); line != "" {
+			return append(dst, line...)
+		}
+	}
 	dst = appendVersion(dst, major, minor)
 	dst = append(dst, ' ')
 	if status < 100 || status > 999 {
@@ -31,6 +39,32 @@ func AppendStatusLine(dst []byte, major, minor, status int, reason string) []byt
 	}
 	dst = append(dst, reason...)
 	return append(dst, '\r', '\n')
+}
+
+// commonStatusLine is the whole HTTP/1.1 status line of the most frequent
+// codes, written with one copy; "" for the others.
+func commonStatusLine(status int) string {
+	switch status {
+	case 200:
+		return "HTTP/1.1 200 OK\r\n"
+	case 204:
+		return "HTTP/1.1 204 No Content\r\n"
+	case 206:
+		return "HTTP/1.1 206 Partial Content\r\n"
+	case 301:
+		return "HTTP/1.1 301 Moved Permanently\r\n"
+	case 302:
+		return "HTTP/1.1 302 Found\r\n"
+	case 304:
+		return "HTTP/1.1 304 Not Modified\r\n"
+	case 400:
+		return "HTTP/1.1 400 Bad Request\r\n"
+	case 404:
+		return "HTTP/1.1 404 Not Found\r\n"
+	case 500:
+		return "HTTP/1.1 500 Internal Server Error\r\n"
+	}
+	return ""
 }
 
 func appendVersion(dst []byte, major, minor int) []byte {
@@ -56,7 +90,7 @@ func AppendFieldBytes(dst []byte, name, value []byte) []byte {
 // AppendContentLength appends "Content-Length: n\r\n".
 func AppendContentLength(dst []byte, n int64) []byte {
 	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, n, 10)
+	dst = AppendDecimal(dst, n)
 	return append(dst, '\r', '\n')
 }
 
@@ -97,14 +131,14 @@ func AppendKeepAlive(dst []byte, timeoutSeconds, max int) []byte {
 		// No whole second can be promised (timeout=0 would read as "do
 		// not reuse"): the count alone.
 		dst = append(dst, "Keep-Alive: max="...)
-		dst = strconv.AppendInt(dst, int64(max), 10)
+		dst = AppendDecimal(dst, int64(max))
 		return append(dst, '\r', '\n')
 	}
 	dst = append(dst, "Keep-Alive: timeout="...)
-	dst = strconv.AppendInt(dst, int64(timeoutSeconds), 10)
+	dst = AppendDecimal(dst, int64(timeoutSeconds))
 	if max > 0 {
 		dst = append(dst, ", max="...)
-		dst = strconv.AppendInt(dst, int64(max), 10)
+		dst = AppendDecimal(dst, int64(max))
 	}
 	return append(dst, '\r', '\n')
 }
@@ -134,4 +168,41 @@ func AppendLastChunk(dst []byte, trailers []Field) []byte {
 		dst = AppendFieldBytes(dst, f.Name, f.Value)
 	}
 	return append(dst, '\r', '\n')
+}
+
+// AppendDecimal appends n in decimal: strconv.AppendInt, with the one- to
+// four-digit numbers of lengths, timeouts and counts written directly.
+func AppendDecimal(dst []byte, n int64) []byte {
+	switch {
+	case n < 0 || n >= 10000:
+		return strconv.AppendInt(dst, n, 10)
+	case n < 10:
+		return append(dst, byte('0'+n))
+	case n < 100:
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	case n < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+}
+
+// ParseDecimal reads 1*DIGIT, the grammar of Content-Length (RFC 9110
+// §8.6): no sign, no space, no overflow past int64.
+func ParseDecimal(s string) (int64, bool) {
+	if len(s) == 0 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }

@@ -731,3 +731,23 @@ func TestRateLimit(t *testing.T) {
 		})
 	}
 }
+
+// A handler's Content-Length that is not 1*DIGIT (RFC 9110 §8.6) is
+// dropped, not sent: the server frames the body itself and the connection
+// stays usable. strconv.ParseInt would have taken "+5" and sent it on.
+func TestHandlerInvalidContentLengthIsReplaced(t *testing.T) {
+	vals := []string{"+5", "-5", " 5", "5 ", "0x5", "", "99999999999999999999"}
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Length"] = []string{vals[len(r.URL.Path)-1]}
+		io.WriteString(w, "hello")
+	}))
+	w := dial(t, addr)
+	for i, v := range vals {
+		w.send("GET /" + strings.Repeat("x", i) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := w.response("GET")
+		if got := resp.Header["Content-Length"]; len(got) != 1 || got[0] != "5" || body != "hello" || resp.Close {
+			t.Fatalf("handler's Content-Length %q: sent %q, body %q, close %v", v, got, body, resp.Close)
+		}
+	}
+	w.wantOpen()
+}

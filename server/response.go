@@ -85,7 +85,7 @@ func (rw *response) WriteHeader(code int) {
 	rw.wroteHeader = true
 	rw.status = code
 	if cl := first(rw.header, "Content-Length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+		if n, ok := h1.ParseDecimal(cl); ok {
 			rw.declared = n
 		} else {
 			delete(rw.header, "Content-Length")
@@ -234,16 +234,12 @@ func (rw *response) commit(final bool) {
 
 	switch rw.mode {
 	case h1.BodyLength:
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, rw.declared, 10)
-		b = append(b, "\r\n"...)
+		b = h1.AppendContentLength(b, rw.declared)
 	case h1.BodyChunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	case h1.BodyNone:
 		if rw.declared >= 0 && (rw.isHead || rw.status == 304) {
-			b = append(b, "Content-Length: "...)
-			b = strconv.AppendInt(b, rw.declared, 10)
-			b = append(b, "\r\n"...)
+			b = h1.AppendContentLength(b, rw.declared)
 		}
 	}
 	if rw.keepAlive {
