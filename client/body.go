@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dallyhttp/dally/h1"
@@ -357,37 +358,64 @@ func trailerFields(h http.Header) []h1.Field {
 }
 
 // makeHeader converts a response's fields to an http.Header (h, or a new
-// map when nil) with two allocations beyond the map: one string holding
-// every value, one slice holding every value's entry, and keys only for
-// names that are neither canonical common names nor seen before. Into an
-// empty map, a name is looked for among the names already added, not in
-// the map: one map operation per field. relay leaves the hop-by-hop fields
-// out (RFC 9110 §7.6.1: Connection, the fields it names, and the fixed
-// set h1.IsHopByHop knows), which a caller relaying the fields would
-// remove anyway.
-func makeHeader(r *h1.Response, h http.Header, relay bool) http.Header {
+// map when nil) with at most two allocations beyond the map: one slice
+// holding every value's entry, and one string holding the values that
+// the host's last responses did not have (vc: a value equal to the cached
+// one at its field's place is that string, shared; strings are immutable),
+// and keys only for names that are neither canonical common names nor
+// seen before. Into an empty map, a name is looked for among the names
+// already added, not in the map: one map operation per field. relay
+// leaves the hop-by-hop fields out (RFC 9110 §7.6.1: Connection, the
+// fields it names, and the fixed set h1.IsHopByHop knows), which a caller
+// relaying the fields would remove anyway.
+func makeHeader(r *h1.Response, h http.Header, relay bool, vc *atomic.Pointer[valueCache]) http.Header {
 	fields := r.Fields
 	fresh := len(h) == 0
 	if h == nil {
 		h = make(http.Header, len(fields))
 	}
-	total := 0
-	for _, f := range fields {
+	vals := make([]string, len(fields))
+	var old *valueCache
+	if vc != nil {
+		old = vc.Load()
+	}
+	total, hits := 0, 0
+	for i, f := range fields {
+		if old != nil && i < len(old.v) && string(f.Value) == old.v[i] {
+			vals[i] = old.v[i]
+			hits++
+			continue
+		}
 		total += len(f.Value)
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	for _, f := range fields {
-		sb.Write(f.Value)
+	if hits < len(fields) {
+		// One string for the values not cached; the cache then holds
+		// this response's values, for the next.
+		var sb strings.Builder
+		sb.Grow(total)
+		for i, f := range fields {
+			if vals[i] == "" {
+				sb.Write(f.Value)
+			}
+		}
+		all := sb.String()
+		off := 0
+		for i, f := range fields {
+			if vals[i] == "" && len(f.Value) > 0 {
+				vals[i] = all[off : off+len(f.Value)]
+				off += len(f.Value)
+			}
+		}
+		if vc != nil && len(fields) > 0 {
+			nc := new(valueCache)
+			copy(nc.v[:], vals)
+			vc.Store(nc)
+		}
 	}
-	all := sb.String()
-	vals := make([]string, len(fields))
 	var seen [16]string // the names added so far, while fresh
 	ns := 0
-	off := 0
 	for i, f := range fields {
-		v := all[off : off+len(f.Value)]
-		off += len(f.Value)
+		v := vals[i]
 		if relay && hopByHop(f.Name, r) {
 			continue
 		}
@@ -413,10 +441,17 @@ func makeHeader(r *h1.Response, h http.Header, relay bool) http.Header {
 			h[k] = append(old, v)
 			continue
 		}
-		vals[i] = v
 		h[k] = vals[i : i+1 : i+1]
 	}
 	return h
+}
+
+// valueCache holds a host's last response field values by their place in
+// the head (immutable once stored): servers send the same fields in the
+// same order, most with the same values (Server, Content-Type, Date within
+// its second, a Content-Length), so a response costs no string for them.
+type valueCache struct {
+	v [8]string
 }
 
 // hopByHop reports whether a response field belongs to the link only: the

@@ -5,7 +5,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/dallyhttp/dally/h1"
@@ -150,5 +153,67 @@ func TestRoundTripRelayExtra(t *testing.T) {
 	}
 	if n := m.reqs.Load(); n != 1 {
 		t.Fatalf("origin read %d requests, want 1", n)
+	}
+}
+
+// Response values equal to the host's last ones at the same place in the
+// head are shared strings, not copies: each response still gets exactly
+// its own fields, whether values change, fields move, are empty, are
+// more than the cache holds, or come over another connection, and a
+// response read earlier keeps its values.
+func TestResponseValuesAcrossResponses(t *testing.T) {
+	heads := []string{
+		"A: x\r\nB: y\r\nContent-Length: 2\r\n",
+		"A: x\r\nB: z\r\nContent-Length: 2\r\n",
+		"B: y\r\nA: x\r\nContent-Length: 2\r\n",
+		"A: \r\nB: y\r\nContent-Length: 2\r\n",
+		"A: x\r\nB: y\r\nC: 1\r\nD: 2\r\nE: 3\r\nF: 4\r\nG: 5\r\nH: 6\r\nI: 7\r\nJ: 8\r\nContent-Length: 2\r\n",
+		"A: x\r\nB: y\r\nC: 1\r\nD: 2\r\nE: 3\r\nF: 4\r\nG: 5\r\nH: 6\r\nI: 9\r\nJ: 10\r\nContent-Length: 2\r\n",
+		"A: x\r\nA: x\r\nContent-Length: 2\r\n",
+	}
+	m := startMock(t, func(m *mock, _ int, c net.Conn, br *bufio.Reader) {
+		for {
+			r, _, err := m.readReq(br)
+			if err != nil {
+				return
+			}
+			var i int
+			for _, ch := range r.URL.Path[1:] {
+				i = 10*i + int(ch-'0')
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\n"+heads[i]+"\r\nhi")
+		}
+	})
+	tr := &Transport{MaxConnsPerHost: 2}
+	defer tr.CloseIdleConnections()
+	parse := func(head string) http.Header {
+		h, err := textproto.NewReader(bufio.NewReader(strings.NewReader(head + "\r\n"))).ReadMIMEHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return http.Header(h)
+	}
+	var got []http.Header
+	var want []http.Header
+	for round := 0; round < 2; round++ {
+		for i, head := range heads {
+			req, _ := http.NewRequest("GET", m.url("/"+strconv.Itoa(i)), nil)
+			if round == 1 {
+				req.Close = i%2 == 1 // some on new connections
+			}
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got = append(got, resp.Header)
+			want = append(want, parse(head))
+		}
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("response %d: header %v, want %v", i, got[i], want[i])
+		}
 	}
 }

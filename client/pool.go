@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,9 @@ type hostPool struct {
 	// guarded by mu; forgotten after learnTTL.
 	learned   time.Duration
 	learnedAt time.Time
+
+	// values: the last response's field values (makeHeader).
+	values atomic.Pointer[valueCache]
 }
 
 // learnTTL: a learned server timeout is forgotten after this long, so a
