@@ -751,3 +751,60 @@ func TestHandlerInvalidContentLengthIsReplaced(t *testing.T) {
 	}
 	w.wantOpen()
 }
+
+// A handler's field values cannot split the response, whether the fields
+// are the few the server finds by lookup (Content-Type, Content-Length)
+// or others found by walking the map; the walk also sees Date.
+func TestHandlerFieldsCannotSplitTheResponse(t *testing.T) {
+	cases := []struct {
+		set      map[string]string
+		want     []string // lines the head must have
+		wantNone []string // substrings it must not
+	}{
+		{map[string]string{"Content-Type": "text/plain\r\nX-Evil: 1"},
+			[]string{"Content-Type: text/plain  X-Evil: 1"}, []string{"\r\nX-Evil"}},
+		{map[string]string{"Content-Type": "a\nb", "Content-Length": "5"},
+			[]string{"Content-Type: a b", "Content-Length: 5"}, nil},
+		{map[string]string{"Content-Type": "t", "X-A": "1\x002\r\nSet-Cookie: x"},
+			[]string{"Content-Type: t", "X-A: 1 2  Set-Cookie: x"}, []string{"\r\nSet-Cookie"}},
+		{map[string]string{"Date": "Thu, 01 Jan 1970 00:00:00 GMT"},
+			[]string{"Date: Thu, 01 Jan 1970 00:00:00 GMT", "Content-Type: text/plain; charset=utf-8"}, nil},
+		{map[string]string{}, []string{"Content-Type: text/plain; charset=utf-8", "Date: "}, nil},
+	}
+	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		for k, v := range cases[i].set {
+			w.Header()[k] = []string{v}
+		}
+		io.WriteString(w, "hello")
+	}))
+	for i, tc := range cases {
+		w := dial(t, addr)
+		w.send(fmt.Sprintf("GET /?i=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i))
+		raw := w.rawUntilClose()
+		head, body, ok := strings.Cut(raw, "\r\n\r\n")
+		if !ok || body != "hello" {
+			t.Fatalf("case %d: %q", i, raw)
+		}
+		lines := strings.Split(head, "\r\n")
+		for _, want := range tc.want {
+			found := 0
+			for _, l := range lines {
+				if l == want || strings.HasSuffix(want, ": ") && strings.HasPrefix(l, want) {
+					found++
+				}
+			}
+			if found != 1 {
+				t.Errorf("case %d: %d lines %q in %q", i, found, want, head)
+			}
+		}
+		for _, bad := range tc.wantNone {
+			if strings.Contains(head, bad) {
+				t.Errorf("case %d: head has %q: %q", i, bad, head)
+			}
+		}
+		if strings.Count(head, "Date: ") != 1 {
+			t.Errorf("case %d: want one Date: %q", i, head)
+		}
+	}
+}
