@@ -68,15 +68,14 @@ func (c *conn) writeWait(b []byte, d time.Duration, now time.Time) (int, error) 
 	return len(b), nil
 }
 
-// waitCB is writeWait's raw read callback (c.waitFn). It calls package
-// syscall's Read and Write, not x/sys/unix's: those tell the race detector
-// that bytes written to a descriptor happen before bytes read from one, as
-// net.Conn's own reads and writes do.
+// waitCB is writeWait's raw read callback (c.waitFn). Its writeNB and
+// readNB are raw sendto and recvfrom on Linux, package syscall's Write and
+// Read under the race detector (rawio_*.go).
 func (c *conn) waitCB(fd uintptr) bool {
 	switch c.wphase {
 	case waitWrite:
 		for {
-			n, err := syscall.Write(int(fd), c.wb[c.wn:])
+			n, err := writeNB(int(fd), c.wb[c.wn:])
 			if n > 0 {
 				c.wn += n
 			}
@@ -96,7 +95,7 @@ func (c *conn) waitCB(fd uintptr) bool {
 		}
 	case waitRead:
 		for {
-			n, err := syscall.Read(int(fd), (*c.buf)[c.w:])
+			n, err := readNB(int(fd), (*c.buf)[c.w:])
 			switch {
 			case err == syscall.EINTR:
 				continue
