@@ -365,51 +365,31 @@ func trailerFields(h http.Header) []h1.Field {
 // and keys only for names that are neither canonical common names nor
 // seen before. Into an empty map, a name is looked for among the names
 // already added, not in the map: one map operation per field. relay
-// leaves the hop-by-hop fields out (RFC 9110 §7.6.1: Connection, the
-// fields it names, and the fixed set h1.IsHopByHop knows), which a caller
-// relaying the fields would remove anyway.
-func makeHeader(r *h1.Response, h http.Header, relay bool, vc *atomic.Pointer[valueCache]) http.Header {
+// (RoundTripHeader, RoundTripRelay) leaves the hop-by-hop fields out (RFC
+// 9110 §7.6.1: Connection, the fields it names, and the fixed set
+// h1.IsHopByHop knows), which a caller relaying the fields would remove
+// anyway, and takes the slice of the connection's last relayed response
+// again (*last) when every value is what it holds: no allocation at all.
+func makeHeader(r *h1.Response, h http.Header, relay bool, vc *atomic.Pointer[valueCache], last *[]string) http.Header {
 	fields := r.Fields
 	fresh := len(h) == 0
 	if h == nil {
 		h = make(http.Header, len(fields))
 	}
-	vals := make([]string, len(fields))
-	var old *valueCache
-	if vc != nil {
-		old = vc.Load()
-	}
-	total, hits := 0, 0
-	for i, f := range fields {
-		if old != nil && i < len(old.v) && string(f.Value) == old.v[i] {
-			vals[i] = old.v[i]
-			hits++
-			continue
-		}
-		total += len(f.Value)
-	}
-	if hits < len(fields) {
-		// One string for the values not cached; the cache then holds
-		// this response's values, for the next.
-		var sb strings.Builder
-		sb.Grow(total)
+	var vals []string
+	if relay && last != nil && len(*last) == len(fields) {
+		vals = *last
 		for i, f := range fields {
-			if vals[i] == "" {
-				sb.Write(f.Value)
+			if string(f.Value) != vals[i] {
+				vals = nil
+				break
 			}
 		}
-		all := sb.String()
-		off := 0
-		for i, f := range fields {
-			if vals[i] == "" && len(f.Value) > 0 {
-				vals[i] = all[off : off+len(f.Value)]
-				off += len(f.Value)
-			}
-		}
-		if vc != nil && len(fields) > 0 {
-			nc := new(valueCache)
-			copy(nc.v[:], vals)
-			vc.Store(nc)
+	}
+	if vals == nil {
+		vals = newValues(fields, vc)
+		if relay && last != nil {
+			*last = vals
 		}
 	}
 	var seen [16]string // the names added so far, while fresh
@@ -444,6 +424,51 @@ func makeHeader(r *h1.Response, h http.Header, relay bool, vc *atomic.Pointer[va
 		h[k] = vals[i : i+1 : i+1]
 	}
 	return h
+}
+
+// newValues is a slice of the fields' values, their strings the cached
+// ones (vc) where equal, one new string for the rest; vc then holds these.
+func newValues(fields []h1.Field, vc *atomic.Pointer[valueCache]) []string {
+	vals := make([]string, len(fields))
+	var old *valueCache
+	if vc != nil {
+		old = vc.Load()
+	}
+	total, hits := 0, 0
+	for i, f := range fields {
+		if old != nil && i < len(old.v) && string(f.Value) == old.v[i] {
+			vals[i] = old.v[i]
+			hits++
+			continue
+		}
+		total += len(f.Value)
+	}
+	if hits == len(fields) {
+		return vals
+	}
+	// One string for the values not cached; the cache then holds this
+	// response's values, for the next.
+	var sb strings.Builder
+	sb.Grow(total)
+	for i, f := range fields {
+		if vals[i] == "" {
+			sb.Write(f.Value)
+		}
+	}
+	all := sb.String()
+	off := 0
+	for i, f := range fields {
+		if vals[i] == "" && len(f.Value) > 0 {
+			vals[i] = all[off : off+len(f.Value)]
+			off += len(f.Value)
+		}
+	}
+	if vc != nil && len(fields) > 0 {
+		nc := new(valueCache)
+		copy(nc.v[:], vals)
+		vc.Store(nc)
+	}
+	return vals
 }
 
 // valueCache holds a host's last response field values by their place in

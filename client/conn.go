@@ -47,6 +47,9 @@ type conn struct {
 	r, w int     // unread bytes are (*buf)[r:w]
 	resp h1.Response
 	dec  h1.ChunkedDecoder
+	// vals: the values of the last response relayed from c (makeHeader),
+	// shared by the next one whose values are the same.
+	vals []string
 	// preErr is the error of a read writeWait made, for the next fill.
 	preErr error
 	// deadline: a read deadline, dlAt, is set on nc (ResponseHeaderTimeout).

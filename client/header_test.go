@@ -157,10 +157,12 @@ func TestRoundTripRelayExtra(t *testing.T) {
 }
 
 // Response values equal to the host's last ones at the same place in the
-// head are shared strings, not copies: each response still gets exactly
-// its own fields, whether values change, fields move, are empty, are
-// more than the cache holds, or come over another connection, and a
-// response read earlier keeps its values.
+// head are shared strings, not copies, and a relayed response
+// (RoundTripHeader) takes its connection's last slice of values again when
+// every value is the same: each response still gets exactly its own
+// fields, whether values change, fields move, are empty, are more than
+// the cache holds, or come over another connection; a value changed in
+// place by the caller is not handed out again.
 func TestResponseValuesAcrossResponses(t *testing.T) {
 	heads := []string{
 		"A: x\r\nB: y\r\nContent-Length: 2\r\n",
@@ -169,6 +171,7 @@ func TestResponseValuesAcrossResponses(t *testing.T) {
 		"A: \r\nB: y\r\nContent-Length: 2\r\n",
 		"A: x\r\nB: y\r\nC: 1\r\nD: 2\r\nE: 3\r\nF: 4\r\nG: 5\r\nH: 6\r\nI: 7\r\nJ: 8\r\nContent-Length: 2\r\n",
 		"A: x\r\nB: y\r\nC: 1\r\nD: 2\r\nE: 3\r\nF: 4\r\nG: 5\r\nH: 6\r\nI: 9\r\nJ: 10\r\nContent-Length: 2\r\n",
+		"A: x\r\nA: x\r\nContent-Length: 2\r\n",
 		"A: x\r\nA: x\r\nContent-Length: 2\r\n",
 	}
 	m := startMock(t, func(m *mock, _ int, c net.Conn, br *bufio.Reader) {
@@ -193,27 +196,40 @@ func TestResponseValuesAcrossResponses(t *testing.T) {
 		}
 		return http.Header(h)
 	}
-	var got []http.Header
-	var want []http.Header
-	for round := 0; round < 2; round++ {
-		for i, head := range heads {
-			req, _ := http.NewRequest("GET", m.url("/"+strconv.Itoa(i)), nil)
-			if round == 1 {
-				req.Close = i%2 == 1 // some on new connections
-			}
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.ReadAll(resp.Body)
-			resp.Body.Close()
-			got = append(got, resp.Header)
-			want = append(want, parse(head))
+	do := func(relay bool, i int, close bool) http.Header {
+		req, _ := http.NewRequest("GET", m.url("/"+strconv.Itoa(i)), nil)
+		req.Close = close
+		var resp *http.Response
+		var err error
+		if relay {
+			resp, err = tr.RoundTripHeader(req, http.Header{})
+		} else {
+			resp, err = tr.RoundTrip(req)
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.Header
 	}
-	for i := range got {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Errorf("response %d: header %v, want %v", i, got[i], want[i])
+	for _, relay := range []bool{false, true} {
+		var got, want []http.Header
+		for round := 0; round < 2; round++ {
+			for i, head := range heads {
+				got = append(got, do(relay, i, round == 1 && i%2 == 1)) // some on new connections
+				want = append(want, parse(head))
+			}
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Errorf("relay %v, response %d: header %v, want %v", relay, i, got[i], want[i])
+			}
+		}
+		h := do(relay, 0, false)
+		h["A"][0] = "changed"
+		if h := do(relay, 0, false); !reflect.DeepEqual(h, want[0]) {
+			t.Errorf("relay %v, after a value changed in place: header %v, want %v", relay, h, want[0])
 		}
 	}
 }

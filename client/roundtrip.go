@@ -415,7 +415,7 @@ func (t *Transport) buildResponse(b *body, r *h1.Response) *http.Response {
 		ProtoMajor: r.Major,
 		ProtoMinor: r.Minor,
 		Request:    rq.req,
-		Header:     makeHeader(r, rq.into, rq.into != nil, &c.p.values),
+		Header:     makeHeader(r, rq.into, rq.into != nil, &c.p.values, &c.vals),
 	}
 	resp.Proto = protoString(r.Major, r.Minor)
 	resp.Status = statusString(r.Status, r.Reason)

@@ -291,7 +291,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // §7.6.1: Connection, the fields it names, Keep-Alive, Proxy-Connection,
 // TE, Transfer-Encoding, Upgrade) are left out: such a caller removes
 // them anyway. A name h already holds gets the new values appended. h is
-// not touched when an error is returned.
+// not touched when an error is returned. The value slices put into h may
+// be shared with other responses' from the same connection (a response
+// whose values are all its connection's last ones costs no allocation):
+// replace an entry rather than change its slice in place.
 func (t *Transport) RoundTripHeader(req *http.Request, h http.Header) (*http.Response, error) {
 	return t.roundTrip(req, h, nil)
 }
