@@ -233,6 +233,12 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 		}
 	}
 	nf := len(hr.Fields)
+	// Host goes to req.Host, not the map: a map sized for it would, for a
+	// head of Host alone, get a slot group it never uses (~330 bytes).
+	mapHint := nf
+	if hr.Host != nil {
+		mapHint--
+	}
 	// The worker's template is filled here and copied by WithContext, so a
 	// request costs one http.Request, not two.
 	req := &w.tmpl
@@ -242,7 +248,7 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 		Proto:      protoString(hr.Major, hr.Minor),
 		ProtoMajor: hr.Major,
 		ProtoMinor: hr.Minor,
-		Header:     make(http.Header, nf),
+		Header:     make(http.Header, mapHint),
 		RequestURI: target,
 		RemoteAddr: c.remoteAddr(),
 	}
@@ -253,8 +259,10 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 	if nf > len(a.vals) {
 		vals = make([]string, nf)
 	}
-	var keyBuf [maxDupScan]string
-	keys := keyBuf[:0]
+	// The names seen so far, in the worker's array: a local one would be
+	// zeroed whole (512 bytes) for every request. Cleared after use, so
+	// that a parked worker keeps no request's strings.
+	keys := w.keys[:0]
 	var host string
 	hasHost, hasTrailer := false, false
 	for i, f := range hr.Fields {
@@ -290,6 +298,7 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 		vals[i] = v
 		req.Header[k] = vals[i : i+1 : i+1]
 	}
+	clear(keys)
 	// RFC 9112 §3.2.2: the authority of an absolute-form target is the host.
 	if u.Host != "" {
 		req.Host = u.Host
