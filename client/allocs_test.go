@@ -87,4 +87,35 @@ func TestAllocsKeepAliveGET(t *testing.T) {
 	if st := tr.Stats(); st.ConnsOpened != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+
+	// A relayed round trip (RoundTripHeader into a map the caller clears
+	// and reuses, then ReleaseResponse once the body is done) allocates
+	// nothing: the response's block is recycled, the values' slice is the
+	// connection's last one. Without ReleaseResponse the block is one
+	// allocation.
+	h := http.Header{}
+	relay := func(release bool) {
+		clear(h)
+		resp, err := tr.RoundTripHeader(req, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.ReadFull(resp.Body, buf[:5])
+		sink = buf[:n]
+		resp.Body.Close()
+		if string(sink) != "hello" || h["Content-Type"][0] != "text/plain" {
+			t.Fatalf("body %q, header %v", sink, h)
+		}
+		if release {
+			tr.ReleaseResponse(resp)
+		}
+	}
+	for _, release := range []bool{true, false} {
+		relay(release)
+		allocs := testing.AllocsPerRun(200, func() { relay(release) })
+		t.Logf("release %v: %.1f allocations per relayed GET", release, allocs)
+		if budget := map[bool]float64{true: 0, false: 1}[release]; allocs > budget {
+			t.Fatalf("release %v: %.1f allocations per relayed GET, budget %v", release, allocs, budget)
+		}
+	}
 }

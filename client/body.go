@@ -36,10 +36,44 @@ type body struct {
 	done bool       // the turn on the connection has ended
 }
 
-type noBody struct{}
+// noBody is the Body of a response without one; b is the block it lives
+// in, for ReleaseResponse.
+type noBody struct{ b *body }
 
 func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (noBody) Close() error             { return nil }
+
+// bodyPool recycles the blocks of responses handed back by
+// ReleaseResponse (and only those: any other may still be referred to).
+var bodyPool = sync.Pool{New: func() any { return new(body) }}
+
+// ReleaseResponse hands back a response of this transport whose body has
+// been read to its end or closed, and that the caller (a proxy, once it
+// has relayed it) no longer refers to, nor to its Body: the transport may
+// reuse its memory for a later response. Its Header map, Trailer map and
+// Request remain the caller's. A response that may still be in use
+// elsewhere (a request body's writer, a cancel in progress, pipelining),
+// or whose body is not done, is left to the garbage collector.
+func (t *Transport) ReleaseResponse(resp *http.Response) {
+	var b *body
+	switch rb := resp.Body.(type) {
+	case *body:
+		b = rb
+	case noBody:
+		b = rb.b
+	}
+	if b == nil || &b.resp != resp || !b.mu.TryLock() {
+		return
+	}
+	rq := &b.rq
+	ok := b.done && rq.wres == nil && !rq.cbStarted && rq.prevWrite == nil && rq.prevRead == nil &&
+		rq.myWrite == nil && rq.myRead == nil && rq.c != nil && rq.c.t == t && t.pipelineDepth() <= 1
+	b.mu.Unlock()
+	if ok {
+		*b = body{}
+		bodyPool.Put(b)
+	}
+}
 
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()

@@ -85,3 +85,46 @@ func TestBodyCloseEarly(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// ReleaseResponse leaves alone a response whose body is not done (it is
+// still read whole afterwards) and one that is not the transport's; a
+// released response's block serves the next response correctly.
+func TestReleaseResponse(t *testing.T) {
+	m := keepAliveMock(t, func(_ *mock, _, _ int, r *http.Request) string {
+		if r.URL.Path == "/empty" {
+			return "HTTP/1.1 204 No Content\r\n\r\n"
+		}
+		return ok200("body of " + r.URL.Path)
+	})
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	tr.ReleaseResponse(&http.Response{Body: http.NoBody}) // not ours: nothing happens
+	rt := func(path string) *http.Response {
+		req, _ := http.NewRequest("GET", m.url(path), nil)
+		resp, err := tr.RoundTripHeader(req, http.Header{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for i := 0; i < 20; i++ {
+		resp := rt("/a")
+		tr.ReleaseResponse(resp) // not read: left alone
+		if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "body of /a" {
+			t.Fatalf("after an early release: body %q, %v", b, err)
+		}
+		resp.Body.Close()
+		tr.ReleaseResponse(resp)
+		empty := rt("/empty")
+		if empty.StatusCode != 204 || empty.ContentLength != 0 {
+			t.Fatalf("204: %d, length %d", empty.StatusCode, empty.ContentLength)
+		}
+		tr.ReleaseResponse(empty)
+		resp = rt("/b")
+		if b, _ := io.ReadAll(resp.Body); string(b) != "body of /b" || resp.StatusCode != 200 || resp.Request.URL.Path != "/b" {
+			t.Fatalf("after releases: %d %q for %s", resp.StatusCode, b, resp.Request.URL.Path)
+		}
+		resp.Body.Close()
+		tr.ReleaseResponse(resp)
+	}
+}

@@ -195,10 +195,12 @@ type reqState struct {
 	myRead    chan struct{}
 	readDone  bool
 
-	owns    atomic.Bool // holds the conn's I/O: a cancel closes it
-	stop    func() bool // stops the context watcher
-	written atomic.Int64
-	gotByte bool
+	owns atomic.Bool // holds the conn's I/O: a cancel closes it
+	stop func() bool // stops the context watcher
+	// cbStarted: stop came too late, the cancel callback ran (or runs).
+	cbStarted bool
+	written   atomic.Int64
+	gotByte   bool
 
 	// Request body writer.
 	bodyTouched atomic.Bool

@@ -94,17 +94,11 @@ func (c deadlineConn) SetReadDeadline(t time.Time) error {
 // timeout and no later than the slack after it.
 func TestHeadDeadlineKeptWhileLateEnough(t *testing.T) {
 	const timeout = 800 * time.Millisecond // slack: 50 ms
-	m := startMock(t, func(m *mock, _ int, c net.Conn, br *bufio.Reader) {
-		for {
-			r, _, err := m.readReq(br)
-			if err != nil {
-				return
-			}
-			if r.URL.Path == "/hang" {
-				time.Sleep(3 * timeout)
-			}
-			io.WriteString(c, ok200("ok"))
+	m := keepAliveMock(t, func(_ *mock, _, _ int, r *http.Request) string {
+		if r.URL.Path == "/hang" {
+			time.Sleep(3 * timeout)
 		}
+		return ok200("ok")
 	})
 	var set atomic.Int64
 	tr := &Transport{ResponseHeaderTimeout: timeout, MaxConnsPerHost: 1,

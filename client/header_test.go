@@ -174,18 +174,9 @@ func TestResponseValuesAcrossResponses(t *testing.T) {
 		"A: x\r\nA: x\r\nContent-Length: 2\r\n",
 		"A: x\r\nA: x\r\nContent-Length: 2\r\n",
 	}
-	m := startMock(t, func(m *mock, _ int, c net.Conn, br *bufio.Reader) {
-		for {
-			r, _, err := m.readReq(br)
-			if err != nil {
-				return
-			}
-			var i int
-			for _, ch := range r.URL.Path[1:] {
-				i = 10*i + int(ch-'0')
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\n"+heads[i]+"\r\nhi")
-		}
+	m := keepAliveMock(t, func(_ *mock, _, _ int, r *http.Request) string {
+		i, _ := strconv.Atoi(r.URL.Path[1:])
+		return "HTTP/1.1 200 OK\r\n" + heads[i] + "\r\nhi"
 	})
 	tr := &Transport{MaxConnsPerHost: 2}
 	defer tr.CloseIdleConnections()

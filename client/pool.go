@@ -376,10 +376,14 @@ func (p *hostPool) dropLocked(c *conn, r closeReason) {
 func (p *hostPool) done(rq *reqState, reuse bool, why closeReason) {
 	c := rq.c
 	if rq.stop != nil {
-		if !rq.stop() && reuse {
+		if !rq.stop() {
 			// The cancel callback has started: it may be closing the
-			// connection right now, so the connection is not reused.
-			reuse, why = false, closeCanceled
+			// connection right now, so the connection is not reused,
+			// nor rq's memory (ReleaseResponse).
+			rq.cbStarted = true
+			if reuse {
+				reuse, why = false, closeCanceled
+			}
 		}
 		rq.stop = nil
 	}

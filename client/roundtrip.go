@@ -36,7 +36,7 @@ func (t *Transport) try(ctx context.Context, req *http.Request, rt *route, fresh
 		canReplay:      req.GetBody != nil,
 		idempotencyKey: hasValue(req.Header["Idempotency-Key"]), // Get, without canonicalising a canonical name
 	}
-	b := &body{}
+	b := bodyPool.Get().(*body)
 	rq := &b.rq
 	rq.ctx, rq.req, rq.method, rq.into, rq.extra = ctx, req, method, into, extra
 	expect := a.hasBody && hasToken(req.Header["Expect"], "100-continue")
@@ -493,7 +493,7 @@ func (t *Transport) buildResponse(b *body, r *h1.Response) *http.Response {
 	b.reuse = persist
 	b.why = why
 	if kind == h1.BodyNone {
-		resp.Body = noBody{}
+		resp.Body = noBody{b}
 		b.finish(true)
 	} else {
 		resp.Body = b

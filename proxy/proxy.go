@@ -477,6 +477,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, u *upstream, o *
 		u.markUp()
 	}
 	p.relay(w, r, resp, p.own != nil)
+	if p.own != nil {
+		p.own.ReleaseResponse(resp) // relayed: nothing refers to it now
+	}
 	return false
 }
 
