@@ -20,17 +20,23 @@ import (
 // blocked in a raw epoll_wait would hold its P until the runtime's monitor
 // takes it back (20 µs to 10 ms), stalling the handler goroutines queued
 // on it.
+//
+// Wait's timeout is a periodic timerfd in the epoll set, not a read
+// deadline: a deadline is a runtime timer, re-armed on every Wait, and a
+// processor holding any timer reads the clock on every goroutine switch.
 type Poller struct {
 	// Immutable after New.
-	epfd   int
-	wakefd int
-	file   *os.File           // epfd, registered with the runtime poller
-	rc     syscall.RawConn    // file's raw access
-	raw    []unix.EpollEvent  // Owned by the goroutine calling Wait.
-	pollFn func(uintptr) bool // p.poll, bound once: a method value per Wait would allocate
-	n      int                // Owned by the goroutine calling Wait: poll's results
-	werr   error
-	praw   []unix.EpollEvent // Owned by the goroutine calling Poll.
+	epfd    int
+	wakefd  int
+	timerfd int
+	period  int                // Owned by the goroutine calling Wait: the timerfd's period in ms, 0 when disarmed
+	file    *os.File           // epfd, registered with the runtime poller
+	rc      syscall.RawConn    // file's raw access
+	raw     []unix.EpollEvent  // Owned by the goroutine calling Wait.
+	pollFn  func(uintptr) bool // p.poll, bound once: a method value per Wait would allocate
+	n       int                // Owned by the goroutine calling Wait: poll's results
+	werr    error
+	praw    []unix.EpollEvent // Owned by the goroutine calling Poll.
 }
 
 // poll is the raw read callback: a zero-timeout epoll_wait. It returns
@@ -76,25 +82,36 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd}
-	// The wake descriptor is level-triggered: Wait drains it.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+	timerfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
 		unix.Close(epfd)
 		unix.Close(wakefd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+		return nil, os.NewSyscallError("timerfd_create", err)
+	}
+	p := &Poller{epfd: epfd, wakefd: wakefd, timerfd: timerfd}
+	fail := func(op string, err error) (*Poller, error) {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		unix.Close(timerfd)
+		return nil, os.NewSyscallError(op, err)
+	}
+	// The wake and timer descriptors are level-triggered: Wait drains them.
+	for _, fd := range []int{wakefd, timerfd} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return fail("epoll_ctl", err)
+		}
 	}
 	// Non-blocking, so that os.NewFile registers it with the runtime poller.
 	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
-		return nil, os.NewSyscallError("fcntl", err)
+		return fail("fcntl", err)
 	}
 	p.file = os.NewFile(uintptr(epfd), "epoll")
 	rc, err := p.file.SyscallConn()
 	if err != nil {
 		p.file.Close()
 		unix.Close(wakefd)
+		unix.Close(timerfd)
 		return nil, err
 	}
 	p.rc = rc
@@ -120,25 +137,48 @@ func (p *Poller) Del(fd int) error {
 
 // Wait fills events and returns how many it filled. timeoutMs < 0 waits
 // without limit. Wake-ups are consumed here and not reported.
+//
+// The timeout is a period: Wait returns at the latest timeoutMs after the
+// previous period ended, which for a loop calling Wait again at once is
+// timeoutMs after it began.
 func (p *Poller) Wait(events []Event, timeoutMs int) (int, error) {
 	if cap(p.raw) < len(events) {
 		p.raw = make([]unix.EpollEvent, len(events))
 	}
 	p.raw = p.raw[:len(events)]
 	raw := p.raw
-	var deadline time.Time
-	if timeoutMs >= 0 {
-		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+	if timeoutMs == 0 {
+		n, err := epollNow(p.epfd, raw)
+		if err != nil && err != unix.EINTR {
+			return 0, os.NewSyscallError("epoll_wait", err)
+		}
+		return p.convert(raw[:n], events, false), nil
 	}
-	p.file.SetReadDeadline(deadline)
+	if err := p.arm(max(timeoutMs, 0)); err != nil {
+		return 0, err
+	}
 	p.n, p.werr = 0, nil
-	if err := p.rc.Read(p.pollFn); err != nil && !os.IsTimeout(err) {
+	if err := p.rc.Read(p.pollFn); err != nil {
 		return 0, err
 	}
 	if p.werr != nil {
 		return 0, os.NewSyscallError("epoll_wait", p.werr)
 	}
-	return p.convert(raw[:p.n], events), nil
+	return p.convert(raw[:p.n], events, false), nil
+}
+
+// arm sets the timerfd's period to ms (0: disarmed) unless it has it.
+func (p *Poller) arm(ms int) error {
+	if ms == p.period {
+		return nil
+	}
+	d := unix.NsecToTimespec(int64(ms) * int64(time.Millisecond))
+	spec := unix.ItimerSpec{Interval: d, Value: d}
+	if err := unix.TimerfdSettime(p.timerfd, 0, &spec, nil); err != nil {
+		return os.NewSyscallError("timerfd_settime", err)
+	}
+	p.period = ms
+	return nil
 }
 
 // Poll is a Wait that does not wait, for a goroutine other than Wait's
@@ -155,16 +195,21 @@ func (p *Poller) Poll(events []Event) (int, error) {
 	if err != nil {
 		return 0, os.NewSyscallError("epoll_wait", err)
 	}
-	return p.convert(raw[:n], events), nil
+	return p.convert(raw[:n], events, true), nil
 }
 
 // convert turns raw events into events, consuming wake-ups.
-func (p *Poller) convert(raw []unix.EpollEvent, events []Event) int {
+func (p *Poller) convert(raw []unix.EpollEvent, events []Event, helper bool) int {
 	j := 0
 	for _, e := range raw {
-		if int(e.Fd) == p.wakefd {
-			var b [8]byte
-			unix.Read(p.wakefd, b[:])
+		if fd := int(e.Fd); fd == p.wakefd || fd == p.timerfd {
+			// A Poll leaves the tick for Wait (level-triggered, it stays
+			// ready): the loop's turn, timers and all, must not be lost
+			// because a helper saw it first.
+			if fd == p.wakefd || !helper {
+				var b [8]byte
+				unix.Read(fd, b[:])
+			}
 			continue
 		}
 		var f uint32
@@ -199,5 +244,6 @@ func (p *Poller) Wake() error {
 // Close releases the poller.
 func (p *Poller) Close() error {
 	unix.Close(p.wakefd)
+	unix.Close(p.timerfd)
 	return p.file.Close()
 }
