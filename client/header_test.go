@@ -224,3 +224,33 @@ func TestResponseValuesAcrossResponses(t *testing.T) {
 		}
 	}
 }
+
+// A request head is made in the connection's read buffer when it is
+// written and answered in one step (writeWait): a head larger than that
+// buffer, and the answer read into it right after, both arrive whole,
+// request after request on the same connection.
+func TestHeadMadeInReadBuffer(t *testing.T) {
+	m := keepAliveMock(t, func(_ *mock, _, _ int, r *http.Request) string {
+		v := r.Header.Get("X-Big")
+		return ok200(strconv.Itoa(len(v)) + ":" + v[:min(len(v), 8)] + v[max(0, len(v)-8):])
+	})
+	tr := &Transport{MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	for _, n := range []int{10, 4000, 9000, 100, 20000, 1} {
+		v := strings.Repeat("ab", n/2) + strings.Repeat("c", n%2)
+		req, _ := http.NewRequest("GET", m.url("/"), nil)
+		req.Header.Set("X-Big", v)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := strconv.Itoa(n) + ":" + v[:min(n, 8)] + v[max(0, n-8):]; string(b) != want {
+			t.Fatalf("%d bytes: got %q, want %q", n, b, want)
+		}
+	}
+	if st := tr.Stats(); st.ConnsOpened != 1 {
+		t.Fatalf("stats %+v: want one connection", st)
+	}
+}

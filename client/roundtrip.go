@@ -184,8 +184,20 @@ func (t *Transport) fail(rq *reqState, err error, writing bool) error {
 // that expect one, as net/http does).
 func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error {
 	req := rq.req
-	bp := bufPool.Get().(*[]byte)
-	b := (*bp)[:0]
+	var bp *[]byte
+	var b []byte
+	if wait {
+		// writeWait writes the whole head before it reads into the
+		// connection's buffer, which holds nothing now: the head is
+		// made there, and no buffer of its own is taken.
+		c := rq.c
+		c.getBuf()
+		c.r, c.w = 0, 0
+		b = (*c.buf)[:0]
+	} else {
+		bp = bufPool.Get().(*[]byte)
+		b = (*bp)[:0]
+	}
 	u := req.URL
 	b = append(b, rq.method...)
 	b = append(b, ' ')
@@ -292,7 +304,7 @@ func (t *Transport) writeHead(rq *reqState, rt *route, expect, wait bool) error 
 }
 
 func putHeadBuf(bp *[]byte, b []byte) {
-	if cap(b) == bufSize {
+	if bp != nil && cap(b) == bufSize {
 		*bp = b[:bufSize]
 		bufPool.Put(bp)
 	}

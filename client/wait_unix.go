@@ -31,6 +31,9 @@ const (
 // first wait at once: the read then says EAGAIN and the callback waits
 // again.
 //
+// b may lie in the connection's buffer (writeHead makes the head there):
+// it is written whole before anything is read into that buffer.
+//
 // The bytes read are in the buffer (c.w advanced); a failed read is left
 // in c.preErr for the first fill. d > 0 arms the read deadline before the
 // write (ResponseHeaderTimeout, armHead), from now when given (the clock
