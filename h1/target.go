@@ -196,32 +196,24 @@ func regNameOrIPv4(h []byte) bool {
 // dottedQuad: IPv4address = dec-octet "." dec-octet "." dec-octet "." dec-octet
 // with no leading zeros (RFC 3986 §3.2.2).
 func dottedQuad(h []byte) bool {
-	parts := 0
-	for len(h) > 0 {
-		i := bytes.IndexByte(h, '.')
-		part := h
-		if i >= 0 {
-			part, h = h[:i], h[i+1:]
-			if len(h) == 0 {
+	// One pass over the bytes (four IndexByte calls cost more than the
+	// whole address).
+	parts, v, digits := 0, 0, 0
+	for i := 0; i <= len(h); i++ {
+		if i == len(h) || h[i] == '.' {
+			if digits == 0 || v > 255 {
 				return false
 			}
-		} else {
-			h = nil
+			parts++
+			v, digits = 0, 0
+			continue
 		}
-		if len(part) == 0 || len(part) > 3 || (len(part) > 1 && part[0] == '0') {
-			return false
+		c := h[i]
+		if c < '0' || c > '9' || digits == 3 || digits > 0 && v == 0 {
+			return false // not a digit, four digits, or a leading zero
 		}
-		v := 0
-		for _, c := range part {
-			if c < '0' || c > '9' {
-				return false
-			}
-			v = v*10 + int(c-'0')
-		}
-		if v > 255 {
-			return false
-		}
-		parts++
+		v = v*10 + int(c-'0')
+		digits++
 	}
 	return parts == 4
 }
