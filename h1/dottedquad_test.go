@@ -1,29 +1,21 @@
 package h1
 
 import (
-	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 )
 
 // dottedQuadRef is the grammar written plainly (RFC 3986 §3.2.2), the
 // reference for dottedQuad's one-pass form.
 func dottedQuadRef(h []byte) bool {
-	parts := bytes.Split(h, []byte("."))
+	parts := strings.Split(string(h), ".")
 	if len(parts) != 4 {
 		return false
 	}
 	for _, p := range parts {
-		if len(p) == 0 || len(p) > 3 || len(p) > 1 && p[0] == '0' {
-			return false
-		}
-		v := 0
-		for _, c := range p {
-			if c < '0' || c > '9' {
-				return false
-			}
-			v = v*10 + int(c-'0')
-		}
-		if v > 255 {
+		v, err := strconv.ParseUint(p, 10, 8) // 0-255, digits only
+		if err != nil || len(p) > 1 && p[0] == '0' || v > 255 {
 			return false
 		}
 	}
