@@ -283,6 +283,33 @@ func TestPipelinedResponsesInOrder(t *testing.T) {
 	w.wantOpen()
 }
 
+// A response held back because input follows it (pipelining) goes out
+// when that input is only part of the next head: the client may wait for
+// it before sending the rest.
+func TestHeldResponseLeavesBeforeAPartialHead(t *testing.T) {
+	_, addr := startServer(t, nil, http.HandlerFunc(hello))
+	w := dial(t, addr)
+	w.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHo")
+	if _, body := w.response("GET"); body != "hello /1" {
+		t.Fatalf("first response %q", body)
+	}
+	w.send("st: x\r\n\r\n")
+	if _, body := w.response("GET"); body != "hello /2" {
+		t.Fatalf("second response %q", body)
+	}
+	// Input that is not even a request line yet: a lone CRLF, which may
+	// precede a request (RFC 9112 §2.2).
+	w.send("GET /3 HTTP/1.1\r\nHost: x\r\n\r\n\r\n")
+	if _, body := w.response("GET"); body != "hello /3" {
+		t.Fatalf("third response %q", body)
+	}
+	w.send("GET /4 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := w.response("GET"); body != "hello /4" {
+		t.Fatalf("fourth response %q", body)
+	}
+	w.wantOpen()
+}
+
 func TestRemoteAddrIsPlainIPv4(t *testing.T) {
 	_, addr := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.RemoteAddr)
