@@ -830,7 +830,9 @@ func (c *conn) abort(r closeReason) {
 // serve runs on a worker: read heads, run handlers, answer, until the
 // connection goes idle, waits for more of a head, or closes.
 func (c *conn) serve(w *worker) {
-	w.now = 0
+	// The turn that found the connection ready stands for "now" until the
+	// first response is finished (the head's start, an early idle).
+	w.now = c.loop.LastTurn()
 	for {
 		if !c.readHead(w) || !c.admitRequest(w) {
 			return
@@ -905,7 +907,7 @@ func (c *conn) readHead(w *worker) bool {
 		switch {
 		case n > 0:
 			if !had {
-				c.headStart = evloop.Now()
+				c.headStart = c.clock(w)
 			}
 		case err == nil: // FIN
 			if had {

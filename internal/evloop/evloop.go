@@ -287,6 +287,11 @@ func runEvents(events []netpoll.Event, handlers []Handler) {
 	}
 }
 
+// LastTurn is the loop clock when the loop's last turn (its own or a
+// Help) began: for a handler that an event of that turn started, a time
+// close to the event's without reading the clock again.
+func (l *Loop) LastTurn() int64 { return l.lastTurn.Load() }
+
 // Helping reports, to a handler's OnEvent, whether the turn reporting the
 // event is a Help: it runs on a busy goroutine that is about to take more
 // work itself, rather than on the loop goroutine.
