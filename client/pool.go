@@ -431,7 +431,7 @@ func (p *hostPool) done(rq *reqState, reuse bool, why closeReason) {
 	case max != 0 && p.nconns > max:
 		p.dropLocked(c, closeUser) // the bound was lowered
 	default:
-		c.putBuf()
+		c.clearHead() // the buffer stays while c is warm (idleLocked)
 		p.idleLocked(c)
 	}
 }
@@ -458,6 +458,11 @@ func (p *hostPool) idleLocked(c *conn) {
 	c.expires, c.expiry = p.t.idleDeadline(now, c.hint)
 	p.idle = append(p.idle, c)
 	p.t.stats.idle.Add(1)
+	if k := len(p.idle) - 1 - warmIdle; k >= 0 {
+		// Reused from the top: the one now below the warm ones gives its
+		// buffer back (idle memory). It is idle: the pool's, under mu.
+		p.idle[k].putBuf()
+	}
 	maxIdle := p.t.MaxIdleConnsPerHost
 	if maxIdle <= 0 {
 		maxIdle = int(p.t.maxConns.Load())
