@@ -43,6 +43,9 @@ type noBody struct{ b *body }
 func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (noBody) Close() error             { return nil }
 
+// WriteBuffered is body.WriteBuffered: nothing to write, and that is all.
+func (noBody) WriteBuffered(io.Writer) (int, bool, error) { return 0, true, nil }
+
 // bodyPool recycles the blocks of responses handed back by
 // ReleaseResponse (and only those: any other may still be referred to).
 var bodyPool = sync.Pool{New: func() any { return new(body) }}
@@ -73,6 +76,37 @@ func (t *Transport) ReleaseResponse(resp *http.Response) {
 		*b = body{}
 		bodyPool.Put(b)
 	}
+}
+
+// WriteBuffered writes to w the part of the body that is already in the
+// connection's buffer, straight from there (no copy into a buffer of the
+// caller's), and reports whether that was the whole body: a proxy relays
+// a small response without a buffer of its own, and reads the rest, if
+// any, with Read. Only a body of known length is written this way; for
+// others it writes nothing. An error is w's; the body is then unchanged
+// but for the bytes written.
+func (b *body) WriteBuffered(w io.Writer) (n int, all bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil || b.kind != h1.BodyLength {
+		return 0, false, nil
+	}
+	c := b.c
+	k := int(min(int64(c.w-c.r), b.remain))
+	if k > 0 {
+		n, err = w.Write((*c.buf)[c.r : c.r+k])
+		c.r += n
+		b.remain -= int64(n)
+		if err != nil {
+			return n, false, err
+		}
+	}
+	if b.remain > 0 {
+		return n, false, nil
+	}
+	b.err = io.EOF
+	b.finish(true)
+	return n, true, nil
 }
 
 func (b *body) Read(p []byte) (int, error) {

@@ -128,3 +128,89 @@ func TestReleaseResponse(t *testing.T) {
 		tr.ReleaseResponse(resp)
 	}
 }
+
+// failWriter takes up to n bytes, then fails.
+type failWriter struct {
+	got []byte
+	n   int
+}
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if len(w.got)+len(p) > w.n {
+		k := w.n - len(w.got)
+		w.got = append(w.got, p[:k]...)
+		return k, io.ErrShortWrite
+	}
+	w.got = append(w.got, p...)
+	return len(p), nil
+}
+
+// WriteBuffered writes what of a sized body is already buffered and says
+// whether that was all of it; Read gives the rest. A chunked body is left
+// to Read whole, a bodiless response is all written at once, and a
+// writer's error leaves the unwritten bytes to Read.
+func TestWriteBuffered(t *testing.T) {
+	m := keepAliveMock(t, func(m *mock, _, _ int, r *http.Request) string {
+		switch r.URL.Path {
+		case "/split":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello" // the rest below
+		case "/chunked":
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+		case "/empty":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+		}
+		return ok200("hello world")
+	})
+	type bw interface {
+		WriteBuffered(io.Writer) (int, bool, error)
+	}
+	tr := &Transport{MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	rt := func(path string) *http.Response {
+		req, _ := http.NewRequest("GET", m.url(path), nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	check := func(path string, w io.Writer, wantN int, wantAll bool, wantErr error, rest string) {
+		t.Helper()
+		resp := rt(path)
+		defer resp.Body.Close()
+		n, all, err := resp.Body.(bw).WriteBuffered(w)
+		if n != wantN || all != wantAll || err != wantErr {
+			t.Fatalf("%s: WriteBuffered = %d, %v, %v; want %d, %v, %v", path, n, all, err, wantN, wantAll, wantErr)
+		}
+		if b, err := io.ReadAll(resp.Body); string(b) != rest || err != nil {
+			t.Fatalf("%s: then read %q, %v; want %q", path, b, err, rest)
+		}
+	}
+	var sb strings.Builder
+	check("/", &sb, 11, true, nil, "")
+	if sb.String() != "hello world" {
+		t.Fatalf("wrote %q", sb.String())
+	}
+	check("/empty", &sb, 0, true, nil, "")
+	check("/chunked", &sb, 0, false, nil, "hello")
+	fw := &failWriter{n: 4}
+	check("/", fw, 4, false, io.ErrShortWrite, "o world")
+	if string(fw.got) != "hell" {
+		t.Fatalf("wrote %q", fw.got)
+	}
+	// The rest of /split comes later: WriteBuffered writes the first part.
+	req, _ := http.NewRequest("GET", m.url("/split"), nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Reset()
+	n, all, err := resp.Body.(bw).WriteBuffered(&sb)
+	if n != 5 || all || err != nil || sb.String() != "hello" {
+		t.Fatalf("split: %d, %v, %v, %q", n, all, err, sb.String())
+	}
+	resp.Body.Close() // the rest never comes: the connection goes
+	if st := tr.Stats(); st.Closed["body_unread"] != 1 {
+		t.Fatalf("stats %+v: want the split response's connection closed unread", st)
+	}
+}

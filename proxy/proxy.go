@@ -707,10 +707,21 @@ func bodyAllowed(method string, status int) bool {
 // upstream connection and its TCP window closes: backpressure that slows
 // only this pair of connections.
 func copyBody(w http.ResponseWriter, src io.Reader) error {
+	fl, _ := w.(http.Flusher)
+	if bw, ok := src.(bufferedWriter); ok {
+		// dally's client: what it has buffered goes from its buffer; a
+		// small response is all there, and no buffer is taken here.
+		n, all, err := bw.WriteBuffered(w)
+		if err != nil || all {
+			return err
+		}
+		if n > 0 && fl != nil {
+			fl.Flush() // as after a short read below
+		}
+	}
 	bp := getBuf()
 	defer putBuf(bp)
 	buf := bp[:]
-	fl, _ := w.(http.Flusher)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -728,6 +739,13 @@ func copyBody(w http.ResponseWriter, src io.Reader) error {
 			return err
 		}
 	}
+}
+
+// bufferedWriter is dally's client's response body: it writes the bytes
+// it has already buffered straight to a writer, and says whether they
+// were the whole body.
+type bufferedWriter interface {
+	WriteBuffered(w io.Writer) (n int, all bool, err error)
 }
 
 // fail answers with status and a short plain-text reason.
