@@ -464,10 +464,17 @@ func makeHeader(r *h1.Response, h http.Header, relay bool, vc *atomic.Pointer[va
 	ns := 0
 	for i, f := range fields {
 		v := vals[i]
-		if relay && hopByHop(f.Name, r) {
-			continue
-		}
 		k, ok := commonKey(f.Name)
+		if relay {
+			if ok && !r.Conn.Other {
+				// A common name's class is known; no other is named.
+				if commonHopByHop(k) {
+					continue
+				}
+			} else if hopByHop(f.Name, r) {
+				continue
+			}
+		}
 		if !ok {
 			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
 		}
@@ -563,6 +570,12 @@ func hopByHop(name []byte, r *h1.Response) bool {
 		}
 	}
 	return false
+}
+
+// commonHopByHop reports whether a key of commonKey's is in the fixed
+// hop-by-hop set (h1.IsHopByHop).
+func commonHopByHop(k string) bool {
+	return k == "Connection" || k == "Keep-Alive" || k == "Transfer-Encoding"
 }
 
 // commonKey maps a response field name as servers send it (canonical or

@@ -254,3 +254,22 @@ func TestHeadMadeInReadBuffer(t *testing.T) {
 		t.Fatalf("stats %+v: want one connection", st)
 	}
 }
+
+// makeHeader classes a common name (commonKey) as hop-by-hop without
+// h1.IsHopByHop when Connection names no other field: the two must agree.
+func TestCommonKeyHopByHop(t *testing.T) {
+	for _, name := range []string{"Content-Length", "Content-Type", "Date", "Server", "Connection", "Keep-Alive",
+		"Transfer-Encoding", "Cache-Control", "Etag", "ETag", "Last-Modified", "Location", "Set-Cookie", "Vary",
+		"Expires", "Accept-Ranges", "Content-Encoding", "Age", "Trailer", "X-Content-Type-Options",
+		"Strict-Transport-Security"} {
+		for _, n := range []string{name, strings.ToLower(name)} {
+			k, ok := commonKey([]byte(n))
+			if !ok || !strings.EqualFold(k, n) {
+				t.Fatalf("commonKey(%q) = %q, %v", n, k, ok)
+			}
+			if hop := commonHopByHop(k); hop != h1.IsHopByHop([]byte(n)) {
+				t.Errorf("%q: hop-by-hop %v, h1.IsHopByHop says %v", n, hop, !hop)
+			}
+		}
+	}
+}
