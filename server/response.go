@@ -45,7 +45,11 @@ type response struct {
 	reqMinor    int
 	hijacked    bool
 	panicked    bool
-	err         error // a write failed: the connection is broken
+	// clField: the header held a valid Content-Length at WriteHeader
+	// (commit need not look it up again; later changes to the header are
+	// not the response's, as in net/http).
+	clField bool
+	err     error // a write failed: the connection is broken
 }
 
 var (
@@ -75,7 +79,7 @@ func (rw *response) WriteHeader(code int) {
 		}
 		c := rw.c
 		c.out = h1.AppendStatusLine(c.out, 1, 1, code, "")
-		c.out, _ = appendHeader(c.out, rw.header, nil)
+		c.out, _ = appendHeader(c.out, rw.header, nil, clUnknown)
 		c.out = append(c.out, "\r\n"...)
 		if err := c.flush(rw.w.wake); err != nil {
 			rw.err = err
@@ -86,7 +90,7 @@ func (rw *response) WriteHeader(code int) {
 	rw.status = code
 	if cl := first(rw.header, "Content-Length"); cl != "" {
 		if n, ok := h1.ParseDecimal(cl); ok {
-			rw.declared = n
+			rw.declared, rw.clField = n, true
 		} else {
 			delete(rw.header, "Content-Length")
 		}
@@ -200,7 +204,11 @@ func (rw *response) commit(final bool) {
 		trailers = &rw.trailers
 	}
 	var seen headerSeen
-	b, seen = appendHeader(b, h, trailers)
+	cl := clAbsent
+	if rw.clField {
+		cl = clPresent
+	}
+	b, seen = appendHeader(b, h, trailers, cl)
 	if !seen.date {
 		b = append(b, "Date: "...)
 		b = append(b, httpDate(rw.w.now)...)
@@ -292,7 +300,14 @@ type headerSeen struct {
 // dropped. With trailers not nil (a chunked response), it collects the
 // declared trailers there: the Trailer field's names, and fields named
 // with http.TrailerPrefix.
-func appendHeader(b []byte, h http.Header, trailers *[]string) ([]byte, headerSeen) {
+// What appendHeader's caller knows of a Content-Length field in the header.
+const (
+	clUnknown = iota // look it up
+	clAbsent
+	clPresent
+)
+
+func appendHeader(b []byte, h http.Header, trailers *[]string, cl int) ([]byte, headerSeen) {
 	var seen headerSeen
 	// Most handlers set Content-Type, Content-Length or both and nothing
 	// else. Found by lookup, those need no walk over the map: its
@@ -305,7 +320,12 @@ func appendHeader(b []byte, h http.Header, trailers *[]string) ([]byte, headerSe
 			known++
 		}
 		if known < n {
-			if _, ok := h["Content-Length"]; ok {
+			if cl == clUnknown {
+				if _, ok := h["Content-Length"]; ok {
+					cl = clPresent
+				}
+			}
+			if cl == clPresent {
 				known++ // the server writes its own
 			}
 		}
