@@ -185,6 +185,14 @@ func (cs *Clients) Disconnect(c *Client, now int64) {
 //     decay to the limit (in [MinRetryAfter, MaxRetryAfter]); the request
 //     is not counted.
 func (cs *Clients) Request(c *Client, now int64, saturated bool) Verdict {
+	if !saturated && c.recent && now <= c.lastReq && now <= c.scoreAt && now <= cs.totalAt {
+		// No later than what was last accounted (the rest of a pipelined
+		// batch, read at one instant): nothing has decayed since, the
+		// client's place in the list stands, and expiry can wait.
+		c.greedy = false
+		cs.count(c)
+		return Verdict{Decision: Serve}
+	}
 	cs.expire(now)
 	cs.total = max(cs.decay(cs.total, cs.totalAt, now), 0)
 	cs.totalAt = max(cs.totalAt, now)

@@ -319,3 +319,36 @@ func TestClientsDecayShortIntervals(t *testing.T) {
 		}
 	}
 }
+
+// Requests at one instant (a pipelined batch), interleaved between two
+// clients, count in full, keep both active, and expire a Window later.
+func TestClientsBatchAtOneInstant(t *testing.T) {
+	const s = int64(time.Second)
+	var cs Clients
+	a, _ := cs.Connect(key(1), 0)
+	b, _ := cs.Connect(key(2), 0)
+	for i := range 16 {
+		cs.Request(a, s, false)
+		if i%4 == 0 {
+			cs.Request(b, s, false)
+		}
+	}
+	if got := cs.Score(a, s); got != 16 {
+		t.Errorf("a's score %v, want 16", got)
+	}
+	if got := cs.Score(b, s); got != 4 {
+		t.Errorf("b's score %v, want 4", got)
+	}
+	if cs.Active() != 2 {
+		t.Errorf("active %d, want 2", cs.Active())
+	}
+	// The total decays with the scores: b alone later sees a's share gone.
+	later := s + 3*int64(DefaultClientWindow)
+	cs.Request(b, later, false)
+	if cs.Active() != 1 {
+		t.Errorf("active %d a Window later, want 1 (a expired)", cs.Active())
+	}
+	if got, want := cs.Score(b, later), 4*math.Exp(-3)+1; math.Abs(got-want) > 1e-9 {
+		t.Errorf("b's score later %v, want %v", got, want)
+	}
+}
