@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"net/http"
@@ -259,10 +260,11 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 	if nf > len(a.vals) {
 		vals = make([]string, nf)
 	}
-	// The names seen so far, in the worker's array: a local one would be
-	// zeroed whole (512 bytes) for every request. Cleared after use, so
-	// that a parked worker keeps no request's strings.
-	keys := w.keys[:0]
+	// The fields whose names are in the map so far, by index: names that
+	// h1 has checked are tokens, for which canonical keys are equal when
+	// the names are equal but for ASCII case.
+	var uniq [maxDupScan]uint8
+	nu := 0
 	var host string
 	hasHost, hasTrailer := false, false
 	for i, f := range hr.Fields {
@@ -283,13 +285,16 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 		if nf > maxDupScan {
 			_, dup = req.Header[k]
 		} else {
-			for _, prev := range keys {
-				if prev == k {
+			for _, j := range uniq[:nu] {
+				if bytes.EqualFold(hr.Fields[j].Name, f.Name) {
 					dup = true
 					break
 				}
 			}
-			keys = append(keys, k)
+			if !dup {
+				uniq[nu] = uint8(i)
+				nu++
+			}
 		}
 		if dup {
 			req.Header[k] = append(req.Header[k], v)
@@ -298,7 +303,6 @@ func (c *conn) newRequest(w *worker, hr *h1.Request) (*http.Request, *reqContext
 		vals[i] = v
 		req.Header[k] = vals[i : i+1 : i+1]
 	}
-	clear(keys)
 	// RFC 9112 §3.2.2: the authority of an absolute-form target is the host.
 	if u.Host != "" {
 		req.Host = u.Host

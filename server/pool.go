@@ -27,7 +27,6 @@ type worker struct {
 	tmpl    http.Request       // newRequest's template, copied by WithContext
 	rw      response           // the ResponseWriter of the request being served
 	header  http.Header        // rw's header map, cleared between requests
-	keys    [maxDupScan]string // newRequest's field names, cleared after use
 	bufs    [workerBufs][]byte // free buffers (getBuf, putBuf)
 	nbuf    int
 }
