@@ -20,7 +20,7 @@ bench_instructions() {
     mode=perf
   fi
   printf 'round\tserver\tmode\trequests\tconns\tinstr_n\tinstr_0\tper_request\n' >"$rows"
-  log "instructions: $mode, $INSTR_N requests over $INSTR_CONNS connections, $INSTR_ROUNDS rounds"
+  log "instructions: $mode, $INSTR_N requests over $INSTR_CONNS connections, $INSTR_DEPTH at a time, $INSTR_ROUNDS rounds"
   local r s
   for ((r = 1; r <= INSTR_ROUNDS; r++)); do
     for s in $(rotated "$r" "${INSTR_SERVERS[@]}"); do
@@ -85,7 +85,7 @@ instr_run() {
   local t0 t1
   t0=$(date +%s.%N)
   if ((n > 0)); then
-    if ! "$BIN/reqs" -target "$addr" -n "$n" -c "$INSTR_CONNS" -timeout 600s >"$tag.reqs" 2>&1; then
+    if ! "$BIN/reqs" -target "$addr" -n "$n" -c "$INSTR_CONNS" -pipeline "${INSTR_DEPTH:-1}" -timeout 600s >"$tag.reqs" 2>&1; then
       log "instructions: $s: requests failed: $(cat "$tag.reqs"); server log: $slog"
       return 1
     fi
@@ -117,7 +117,9 @@ instr_run() {
 instr_table() {
   local rows=$1 mode=$2 s
   echo
-  echo "### Instructions per request ($mode, user space only; $INSTR_N keep-alive requests over $INSTR_CONNS connections, median of $INSTR_ROUNDS rounds)"
+  local how="keep-alive requests"
+  if ((${INSTR_DEPTH:-1} > 1)); then how="requests pipelined $INSTR_DEPTH at a time"; fi
+  echo "### Instructions per request ($mode, user space only; $INSTR_N $how over $INSTR_CONNS connections, median of $INSTR_ROUNDS rounds)"
   echo
   echo "(I(N requests) - I(0 requests, same idle time)) / N; server on one CPU, GOMAXPROCS=1."
   echo
