@@ -1,5 +1,5 @@
 # bench/instructions/instructions.sh, sourced by bench/run: user-space CPU
-# instructions per request, dally against net/http and fasthttp.
+# instructions per request, dally against net/http, fasthttp and nginx.
 #
 # `perf stat -e instructions` is used when the machine counts instructions
 # (it does not in most VMs, this one included); otherwise valgrind's
@@ -12,7 +12,7 @@
 # The server runs on one CPU with GOMAXPROCS=1 in both modes: idle Ps
 # spinning for work would otherwise count as request cost.
 
-INSTR_SERVERS=(dally nethttp fasthttp)
+INSTR_SERVERS=(dally nethttp fasthttp nginx)
 
 bench_instructions() {
   local rows="$OUT/instructions.tsv" mode=callgrind
@@ -56,19 +56,27 @@ instr_run() {
   local s=$1 mode=$2 n=$3 idle=$4 addr=127.0.0.1:${PORT[$1]}
   local tag="$TMPD/instr.$s.$n.$RANDOM" slog="$OUT/logs/instr-$s-$n.log"
   mkfifo "$tag.in"
-  local pid
+  local pid cmd=("$BIN/$s" -exit-on-eof -listen "$addr")
+  if [ "$s" = nginx ]; then
+    # One process (no master), the throughput runs' configuration; it
+    # stops on SIGQUIT (graceful), which callgrind survives, unlike Go's.
+    mkdir -p "$tag.nginx"
+    "$BENCH_DIR/servers/nginx/genconf" "$tag.nginx" "$addr" >/dev/null
+    sed -i 's/^master_process on;/master_process off;/' "$tag.nginx/nginx.conf"
+    cmd=(nginx -p "$tag.nginx" -c "$tag.nginx/nginx.conf" -e "$tag.nginx/error.log")
+  fi
   case $mode in
     perf)
       # perf runs the server itself, so the count covers its whole life
       # exactly like callgrind's.
       GOMAXPROCS=1 taskset -c 1 perf stat -x, -e instructions:u -o "$tag.count" \
-        "$BIN/$s" -exit-on-eof -listen "$addr" <"$tag.in" >"$slog" 2>&1 &
+        "${cmd[@]}" <"$tag.in" >"$slog" 2>&1 &
       ;;
     callgrind)
       # asyncpreemptoff: the SIGURG that preempts long-running goroutines
       # also trips callgrind's signal assertion.
       GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 taskset -c 1 valgrind --tool=callgrind \
-        --callgrind-out-file="$tag.count" "$BIN/$s" -exit-on-eof -listen "$addr" \
+        --callgrind-out-file="$tag.count" "${cmd[@]}" \
         <"$tag.in" >"$slog" 2>&1 &
       ;;
   esac
@@ -94,6 +102,12 @@ instr_run() {
   fi
   t1=$(date +%s.%N)
   exec {fd}>&-
+  if [ "$s" = nginx ]; then
+    # nginx does not read stdin: ask it to stop (under perf, the child).
+    local target=$pid
+    if [ "$mode" = perf ]; then target=$(pgrep -P "$pid" | head -1); fi
+    kill -QUIT "$target" 2>/dev/null || true
+  fi
   # Bounded wait for the counter to write its figure.
   local i
   for ((i = 0; i < 1200; i++)); do
